@@ -1,0 +1,288 @@
+"""The parent's polling thread, and Monitor: a tqdm bar driven by a shared counter.
+
+::
+
+    workers --advance()--> local count --flusher (20 ms)--> SharedProgress.counter
+                                                                  |
+    Monitor's ticker thread: every `interval`, or at once when woken or when a
+    watched process sentinel fires, reads the counter (no lock) and moves the bar.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from multiprocessing.connection import wait
+from typing import Any, Callable, Mapping, NamedTuple
+
+from tqdm import tqdm
+
+from ._shared import SharedProgress
+from ._worker import FLUSH_PERIOD
+
+#: The longest a Monitor's exit waits for workers to hand in their last counts.
+SETTLE_TIMEOUT = 0.5
+
+
+class Ticker:
+    """A named, non-daemon thread: ``tick()`` every ``interval``, at once on ``wake()``.
+
+    With ``watched``, the same single wait also covers process sentinels, so a
+    process that ends is reported to ``on_ended`` without waiting out the tick.
+    An exception in a callback stops the thread and is kept in ``error``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        tick: Callable[[], None],
+        *,
+        watched: Callable[[], Mapping[int, Any]] | None = None,
+        on_ended: Callable[[Any], None] | None = None,
+    ) -> None:
+        self._interval = interval
+        self._tick = tick
+        self._watched = watched
+        self._on_ended = on_ended
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self.error: BaseException | None = None
+        # A daemon, so that a pool left unclosed cannot keep the interpreter alive at
+        # exit (Pool's own helper threads are daemons too); its owner always joins it.
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Make the thread tick now, without waiting out the interval."""
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:  # closed: the thread is gone already
+            pass
+
+    def stop(self) -> None:
+        """Stop the thread and join it. Idempotent; never called from the thread."""
+        self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self.wake()
+            self._thread.join()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_r = self._wake_w = -1
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                sentinels = dict(self._watched()) if self._watched else {}
+                ready = wait([self._wake_r, *sentinels], timeout=self._interval)
+                if self._wake_r in ready:
+                    os.read(self._wake_r, 4096)
+                for fd in ready:
+                    if fd in sentinels and self._on_ended is not None:
+                        self._on_ended(sentinels[fd])
+                if not self._stopping.is_set():
+                    self._tick()
+        except BaseException as exc:  # kept and raised again by the owner
+            self.error = exc
+
+
+class Snapshot(NamedTuple):
+    """A Monitor's reading at one moment.
+
+    .. versionadded:: 0.1
+    """
+
+    count: int
+    total: int | None
+    elapsed: float
+    rate: float | None
+    eta: float | None
+    stopped: bool
+
+
+def _check_total(total: object) -> int | None:
+    if total is None:
+        return None
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise TypeError(f"total must be a whole number or None, not {total!r}")
+    if total < 0:
+        raise ValueError(f"total must be >= 0, got {total}; pass None when it is unknown")
+    return total
+
+
+def check_interval(interval: object) -> float:
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+        raise TypeError(f"interval must be a number of seconds, not {interval!r}")
+    if not interval > 0:
+        raise ValueError(f"interval must be > 0 seconds, got {interval}; 0.1 is a good default")
+    return float(interval)
+
+
+class Monitor:
+    """Drive a tqdm bar from a :class:`SharedProgress` counter, in a parent thread.
+
+    Use it around work done by any pool or executor whose workers ran
+    :func:`procprogress.worker_init`. The bar appears when the Monitor is
+    created. Leaving the ``with`` block waits (briefly) for every worker to
+    hand in its last counts, sets the bar to the exact final count, and closes
+    it; it never waits out a poll interval. If the stop flag was raised, the bar
+    stays where it stopped and says it was cancelled.
+
+    Args:
+        progress: the shared state the workers count into.
+        total: the expected count, or ``None`` when unknown.
+        interval: seconds between reads of the counter.
+        tqdm_class: the bar class: ``tqdm.tqdm`` by default; ``tqdm.auto.tqdm``,
+            ``tqdm.rich.tqdm`` and other subclasses work too.
+        **tqdm_kwargs: passed unchanged to the bar (``desc``, ``unit``, ``file``,
+            ``disable``, ``position``, ``leave``, ...); unknown ones raise.
+
+    Thread-safe: ``cancel()`` and ``snapshot()`` may be called from any thread.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        progress: SharedProgress,
+        total: int | None = None,
+        *,
+        interval: float = 0.1,
+        tqdm_class: type[tqdm[Any]] | None = None,
+        **tqdm_kwargs: Any,
+    ) -> None:
+        if not isinstance(progress, SharedProgress):
+            raise TypeError(
+                f"Monitor() watches a procprogress.SharedProgress, not {type(progress).__name__}"
+            )
+        self._progress = progress
+        self._interval = check_interval(interval)
+        total = _check_total(total)
+        self._lock = threading.RLock()
+        self._start = time.monotonic()
+        self._cancel_shown = False
+        self._closed = False
+        self._base = progress.count
+        bar_class = tqdm if tqdm_class is None else tqdm_class
+        self._bar: tqdm[Any] = bar_class(total=total, **tqdm_kwargs)
+        self._ticker = self._make_ticker()
+        self._started = False
+
+    def _make_ticker(self) -> Ticker:
+        return Ticker("procprogress-monitor", self._interval, self._refresh)
+
+    def _watch_processes(
+        self, watched: Callable[[], Mapping[int, Any]], on_ended: Callable[[Any], None]
+    ) -> None:
+        """Also report, within one tick, every watched process that ends (before start)."""
+        self._ticker = Ticker(
+            "procprogress-pool", self._interval, self._refresh, watched=watched, on_ended=on_ended
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Monitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close(raise_errors=exc_info[0] is None)
+
+    def start(self) -> None:
+        """Start the polling thread (``with`` does this for you)."""
+        if not self._started:
+            self._started = True
+            self._ticker.start()
+
+    def close(self, *, settled: bool = False, raise_errors: bool = True) -> None:
+        """Stop polling, show the exact final count and close the bar. Idempotent.
+
+        Args:
+            settled: the caller knows every count is already in the shared
+                counter, so there is no need to wait for workers to hand theirs in.
+            raise_errors: raise an error the polling thread met.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._ticker.stop()
+        if not settled:
+            self._wait_for_workers()
+        with self._lock:
+            self._refresh()
+            self._bar.refresh()
+            self._bar.close()
+        if raise_errors and self._ticker.error is not None:
+            raise self._ticker.error
+
+    def _wait_for_workers(self) -> None:
+        request = self._progress._request_flush()
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            pending = [pid for pid in self._progress._pending_flushes(request) if _alive(pid)]
+            if not pending:
+                return
+            time.sleep(FLUSH_PERIOD / 10)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        with self._lock:
+            count = self._progress.count - self._base
+            if count > self._bar.n:
+                self._bar.update(count - self._bar.n)
+            if self._progress.stop_requested and not self._cancel_shown:
+                self._cancel_shown = True
+                reason = self._progress.stop_reason
+                self._bar.set_postfix_str(f"cancelled: {reason}" if reason else "cancelled")
+
+    def wake(self) -> None:
+        """Read the counter now rather than at the next interval."""
+        self._ticker.wake()
+
+    def add_total(self, n: int) -> None:
+        """Grow the bar's total by ``n`` (a pool does this for each new batch)."""
+        with self._lock:
+            self._bar.total = (self._bar.total or 0) + n
+            self._bar.refresh()
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Raise the stop flag in every worker; the bar says it was cancelled.
+
+        Args:
+            reason: shown on the bar and carried by :class:`procprogress.Cancelled`.
+        """
+        self._progress.request_stop(reason)
+        self.wake()
+
+    def snapshot(self) -> Snapshot:
+        """The count, total, elapsed seconds, rate per second, ETA and stop state now."""
+        with self._lock:
+            count = self._progress.count - self._base
+            total = self._bar.total
+        elapsed = time.monotonic() - self._start
+        rate = count / elapsed if elapsed > 0 and count else None
+        eta = (total - count) / rate if rate and total is not None else None
+        return Snapshot(count, total, elapsed, rate, eta, self._progress.stop_requested)
+
+    @property
+    def progress(self) -> SharedProgress:
+        """The shared state this Monitor watches."""
+        return self._progress
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,961 @@
+"""ProgressPool: a ``multiprocessing.Pool`` with a live bar, a stop flag and death detection.
+
+::
+
+    caller thread                  result thread (Pool's)     worker processes
+    -------------                  ----------------------     ----------------
+    map(fn, items)
+      splits items into tasks --- Pool task queue ----------> _run_task(task):
+      (start index, items)                                      for each item:
+                                                                  fn(item) -> results
+      _Job <-- on_outcome() <---- Pool result queue <-------   stop flag seen -> stop
+      waits in slices: done?                                    end: flush counts,
+      deadline? Ctrl-C? grace?                                       return _Outcome
+                                                              counts ---flusher---> counter
+    ticker thread (Monitor): every `interval` reads the       stop_flag <--- cancel(),
+      counter -> bar; the same wait watches every worker's       timeout, Ctrl-C
+      sentinel: a death fails every pending _Job (WorkerLost)
+
+A task returns every result it finished, even when it stops early or raises,
+so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import os
+import pickle
+import threading
+import time
+from multiprocessing import TimeoutError as MpTimeoutError
+from multiprocessing.pool import ExceptionWithTraceback, Pool
+from multiprocessing.process import BaseProcess
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+
+from tqdm import tqdm
+
+from ._errors import Cancelled, WorkerLost
+from ._poller import Monitor, check_interval
+from ._shared import ContextLike, SharedProgress, resolve_context
+from ._signals import handling_sigint
+from ._worker import install, installed, should_stop
+
+#: Slots of the shared table that tells workers which calls were abandoned.
+_JOB_SLOTS = 1024
+#: How often a waiting call checks its deadline and Ctrl-C.
+_WAIT_SLICE = 0.02
+#: An unsized input is cut into tasks of about this many seconds of work.
+_TARGET_TASK_SECONDS = 0.05
+
+
+class Count(enum.Enum):
+    """What moves the bar: each finished item, or only ``advance()`` calls."""
+
+    ITEMS = "items"
+    MANUAL = "manual"
+
+
+class _Kind(enum.IntEnum):
+    MAP = 0  # fn(item)
+    STAR = 1  # fn(*item)
+    APPLY = 2  # fn(*args, **kwds), item == (args, kwds)
+
+
+class _Task(NamedTuple):
+    job: int
+    id: int
+    fn: Callable[..., Any]
+    kind: _Kind
+    start: int
+    items: Sequence[Any]
+    count_items: bool
+
+
+class _Outcome(NamedTuple):
+    task: int
+    start: int
+    results: list[Any]
+    error: Any  # an exception, rebuilt with its remote traceback as __cause__
+    seconds: float
+    stopped: bool
+
+
+# -- worker side ---------------------------------------------------------------------------
+
+_abandoned_jobs: Any = None
+
+
+def _pool_worker_init(
+    progress: SharedProgress,
+    abandoned: Any,
+    initializer: Callable[..., object] | None,
+    initargs: Iterable[Any],
+) -> None:
+    global _abandoned_jobs
+    # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
+    # the default one ends the worker at once, whatever it is running.
+    install(progress, flush_on_sigterm=False)
+    _abandoned_jobs = abandoned.get_obj()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _run_task(task: _Task) -> _Outcome:
+    state = installed()
+    if state is None:  # pragma: no cover - a pool always installs it
+        raise RuntimeError("procprogress task ran in a process without worker_init")
+    abandoned = _abandoned_jobs
+    slot = task.job % _JOB_SLOTS
+    fn, kind = task.fn, task.kind
+    results: list[Any] = []
+    append = results.append
+    stopped = False
+    error: Any = None
+    began = time.perf_counter()
+    state.begin_task(task.id, results if task.count_items else None)
+    try:
+        for item in task.items:
+            if should_stop() or abandoned[slot]:
+                stopped = True
+                break
+            if kind is _Kind.MAP:
+                result = fn(item)
+            elif kind is _Kind.STAR:
+                result = fn(*item)
+            else:
+                result = fn(*item[0], **item[1])
+            if should_stop():  # it returned after the stop: not a result
+                stopped = True
+                break
+            append(result)
+    except Cancelled:
+        stopped = True
+    except BaseException as exc:
+        error = _portable(exc)
+    finally:
+        state.end_task()
+    return _Outcome(task.id, task.start, results, error, time.perf_counter() - began, stopped)
+
+
+def _portable(exc: BaseException) -> Any:
+    """The exception with its traceback attached, or a stand-in if it cannot be pickled."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception as why:
+        stand_in = RuntimeError(
+            f"the task raised {type(exc).__name__}: {exc}, which cannot be sent to the "
+            f"parent ({why}); give the exception class picklable arguments"
+        )
+        return ExceptionWithTraceback(stand_in, exc.__traceback__)
+    return ExceptionWithTraceback(exc, exc.__traceback__)
+
+
+# -- parent side ---------------------------------------------------------------------------
+
+
+class _Job:
+    """One call's tasks, its finished results, and whether it is done."""
+
+    def __init__(
+        self,
+        pool: ProgressPool,
+        *,
+        callback: Callable[[Any], object] | None = None,
+        error_callback: Callable[[BaseException], object] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.id = next(pool._job_ids)
+        self.tasks: Iterator[_Task] = iter(())
+        self._changed = threading.Condition(threading.Lock())
+        self.in_flight: dict[int, _Task] = {}
+        self.exhausted = False
+        self.pieces: dict[int, list[Any]] = {}  # task start index -> its results
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.task_seconds: list[float] = []
+        self._callback = callback
+        self._error_callback = error_callback
+        self._finished = False
+
+    # feeding (caller thread)
+
+    def feed(self, limit: int | None = None) -> None:
+        """Submit tasks until ``limit`` are in flight or the input runs out."""
+        while True:
+            with self._changed:
+                if self.exhausted or self.error is not None:
+                    return
+                if limit is not None and len(self.in_flight) >= limit:
+                    return
+            task = next(self.tasks, None)
+            with self._changed:
+                if task is None:
+                    self.exhausted = True
+                else:
+                    self.in_flight[task.id] = task
+                finished_now = self._check_finished()
+            if finished_now:
+                self._run_callbacks()
+            if task is not None:
+                self.pool._submit(task, self)
+
+    # outcomes (Pool's result thread, the ticker thread)
+
+    def on_outcome(self, outcome: _Outcome) -> None:
+        with self._changed:
+            if self.in_flight.pop(outcome.task, None) is None:
+                return
+            if outcome.results:
+                self.pieces[outcome.start] = outcome.results
+                self.task_seconds.append(outcome.seconds / len(outcome.results))
+            self.stopped = self.stopped or outcome.stopped
+            if outcome.error is not None:
+                self._fail_locked(outcome.error)
+            finished_now = self._check_finished()
+        if finished_now:
+            self._run_callbacks()
+
+    def fail(self, exc: BaseException, task_id: int | None = None) -> None:
+        """End the call with ``exc`` (a task the Pool could not run, a dead worker)."""
+        with self._changed:
+            if task_id is not None:
+                self.in_flight.pop(task_id, None)
+            self._fail_locked(exc)
+            finished_now = self._check_finished()
+        if finished_now:
+            self._run_callbacks()
+
+    def _fail_locked(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            self.pool._abandon(self.id)
+
+    def _check_finished(self) -> bool:
+        """Whether the call has just finished. Called with the lock held."""
+        self._changed.notify_all()
+        done = self.error is not None or (self.exhausted and not self.in_flight)
+        if done and not self._finished:
+            self._finished = True
+            return True
+        return False
+
+    def _run_callbacks(self) -> None:
+        self.pool._forget(self)
+        if self._callback is None and self._error_callback is None:
+            return
+        error = self.ending_error()
+        if error is not None:
+            if self._error_callback is not None:
+                self._error_callback(error)
+        elif self._callback is not None:
+            self._callback(self.ordered_results())
+
+    # reading
+
+    def ending_error(self) -> BaseException | None:
+        """What the finished call raises, or ``None`` when it has every result."""
+        if self.error is not None:
+            return self.error
+        if self.stopped or not self._finished:
+            return self.pool._stop_error(self)
+        return None
+
+    @property
+    def finished(self) -> bool:
+        with self._changed:
+            return self._finished
+
+    def wait_changed(self, timeout: float) -> None:
+        with self._changed:
+            if not self._finished:
+                self._changed.wait(timeout)
+
+    def results_by_index(self) -> dict[int, Any]:
+        with self._changed:
+            pieces = list(self.pieces.items())
+        return {start + i: r for start, rs in pieces for i, r in enumerate(rs)}
+
+    def ordered_results(self) -> list[Any]:
+        with self._changed:
+            out: list[Any] = []
+            for start in sorted(self.pieces):
+                out.extend(self.pieces[start])
+            return out
+
+    def seconds_per_item(self) -> float | None:
+        with self._changed:
+            recent = self.task_seconds[-8:]
+        return sum(recent) / len(recent) if recent else None
+
+
+class ProgressResult:
+    """The result of ``map_async``, ``starmap_async`` or ``apply_async``.
+
+    Works like :class:`multiprocessing.pool.AsyncResult`, except that it never
+    hangs: a dead worker makes :meth:`get` raise :class:`procprogress.WorkerLost`.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, job: _Job, *, single: bool) -> None:
+        self._job = job
+        self._single = single
+
+    def ready(self) -> bool:
+        """Whether the call has finished (with results or an error)."""
+        return self._job.finished
+
+    def successful(self) -> bool:
+        """Whether the call finished without error; ``ValueError`` if not ready yet."""
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        return self._job.ending_error() is None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the call has finished, or ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._job.finished:
+            left = _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
+            if left <= 0:
+                return
+            self._job.wait_changed(left)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait for the results and return them (a list; one value for ``apply_async``).
+
+        Args:
+            timeout: seconds to wait before raising
+                :class:`multiprocessing.TimeoutError` (the call goes on).
+
+        Raises:
+            Cancelled: the pool was cancelled; ``.results`` has what finished.
+            WorkerLost: a worker died.
+            KeyboardInterrupt: Ctrl-C, after stopping the workers.
+            Exception: what the function raised, with the worker's traceback as cause.
+        """
+        results = self._job.pool._wait(self._job, timeout=timeout)
+        return results[0] if self._single else results
+
+
+class ProgressPool(Pool):
+    """A ``multiprocessing.Pool`` that shows an exact live bar and can be cancelled.
+
+    Every worker has :func:`procprogress.worker_init` run in it, under every
+    start method, so ``advance()`` and ``should_stop()`` work inside tasks.
+    The bar opens with the pool and closes when it is terminated or joined.
+
+    Differences from ``Pool`` that a drop-in user may meet:
+
+    - A worker that dies makes pending and later calls raise
+      :class:`procprogress.WorkerLost` within one poll interval, instead of
+      hanging. The pool is broken from then on.
+    - An exception raised by ``fn`` cancels the rest of that call.
+    - Ctrl-C while a call waits raises the stop flag and gives workers
+      ``grace`` seconds to return; a second Ctrl-C (or the end of the grace)
+      terminates them; then ``KeyboardInterrupt`` reaches the caller. Workers
+      ignore Ctrl-C themselves, so they print no tracebacks.
+    - After :meth:`cancel` the pool only raises :class:`procprogress.Cancelled`:
+      the stop flag stays raised.
+
+    As with ``Pool``, leaving a ``with`` block calls :meth:`terminate`, which
+    stops work still running; use ``close()`` and ``join()`` to let it finish.
+
+    Args:
+        processes: number of worker processes; ``os.cpu_count()`` when ``None``.
+        total: the bar's total. With ``count="items"`` and no total, each call
+            adds the length of its input (when it has one).
+        count: ``"items"``: each finished item moves the bar by one, counted in
+            the worker, so the bar moves inside large chunks; ``"manual"``: only
+            ``advance()`` calls move it.
+        context: a ``multiprocessing`` context or start-method name.
+        initializer: your own worker initializer, run after ours.
+        initargs: its arguments.
+        maxtasksperchild: as for ``Pool``.
+        grace: seconds that workers get to return after a stop, before they are
+            terminated.
+        interval: seconds between bar updates and worker-death checks.
+        tqdm_class: the bar's class (``tqdm.tqdm`` by default).
+        **tqdm_kwargs: display keywords passed unchanged to the bar (``desc``,
+            ``unit``, ``file``, ``disable``, ``leave``, ``position``, ...).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        processes: int | None = None,
+        *,
+        total: int | None = None,
+        count: str | Count = "items",
+        context: ContextLike = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        maxtasksperchild: int | None = None,
+        grace: float = 5.0,
+        interval: float = 0.1,
+        tqdm_class: type[tqdm[Any]] | None = None,
+        **tqdm_kwargs: Any,
+    ) -> None:
+        self._monitor: Monitor | None = None
+        self._processes = _check_processes(processes)
+        self._count = _check_count(count)
+        self._grace = _check_grace(grace)
+        check_interval(interval)
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, not {initializer!r}")
+        if maxtasksperchild is not None and (
+            isinstance(maxtasksperchild, bool)
+            or not isinstance(maxtasksperchild, int)
+            or maxtasksperchild < 1
+        ):
+            raise ValueError(
+                f"maxtasksperchild must be a whole number >= 1 or None, not {maxtasksperchild!r}"
+            )
+        self._context = resolve_context(context)
+        self._workers_lock = threading.Lock()
+        self._workers: dict[int, BaseProcess] = {}
+        self._job_ids = itertools.count()
+        self._task_ids = itertools.count()
+        self._jobs: dict[int, _Job] = {}
+        self._jobs_lock = threading.Lock()
+        self._outstanding = 0  # tasks handed to Pool and not yet answered
+        self._broken: WorkerLost | None = None
+        self._terminating = False
+        self._progress = SharedProgress(context=self._context)
+        self._abandoned = self._context.Array("b", _JOB_SLOTS)
+        self._explicit_total = total is not None
+        monitor = Monitor(
+            self._progress, total, interval=interval, tqdm_class=tqdm_class, **tqdm_kwargs
+        )
+        monitor._watch_processes(self._watched_sentinels, self._on_worker_ended)
+        try:
+            super().__init__(
+                self._processes,
+                _pool_worker_init,
+                (self._progress, self._abandoned, initializer, tuple(initargs)),
+                maxtasksperchild,
+                self._context,
+            )
+        except BaseException:
+            monitor.close(settled=True)
+            raise
+        self._monitor = monitor
+        monitor.start()
+
+    # -- the places that touch Pool's private protocol ---------------------------------------
+    # tests/test_pool_internals.py fails if CPython changes any of them.
+
+    def Process(self, ctx: Any, *args: Any, **kwds: Any) -> BaseProcess:  # type: ignore[override]
+        """Create a worker and watch it: ``Pool`` calls ``self.Process(ctx, ...)`` for
+        every worker it starts, replacements included (CPython 3.8+)."""
+        process: BaseProcess = ctx.Process(*args, **kwds)
+        with self._workers_lock:
+            self._workers[id(process)] = process
+        return process
+
+    def _pool_is_running(self) -> bool:
+        """Whether ``Pool`` takes work (``Pool._check_running``)."""
+        try:
+            self._check_running()  # type: ignore[attr-defined]
+        except ValueError:
+            return False
+        return True
+
+    def _release_dead_reader_lock(self) -> None:
+        """With every worker dead, free the task queue's read lock that a dead
+        worker may hold (an idle worker holds it while it waits for a task), or
+        ``Pool.terminate()`` waits for it forever (``Pool._inqueue._rlock``)."""
+        lock = self._inqueue._rlock  # type: ignore[attr-defined]
+        if not lock.acquire(False):
+            lock.release()
+        else:
+            lock.release()
+
+    # -- worker deaths (ticker thread) -------------------------------------------------------
+
+    def _watched_sentinels(self) -> dict[int, BaseProcess]:
+        with self._workers_lock:
+            processes = list(self._workers.values())
+        watched = {}
+        for process in processes:
+            try:
+                watched[process.sentinel] = process
+            except ValueError:  # not started yet
+                continue
+        return watched
+
+    def _on_worker_ended(self, process: BaseProcess) -> None:
+        with self._workers_lock:
+            self._workers.pop(id(process), None)
+        exitcode = _exitcode(process)
+        pid = process.pid or 0
+        task_id = self._progress._task_of(pid)
+        self._progress._release_pid(pid)
+        if self._terminating:
+            return
+        if exitcode == 0 and task_id < 0:
+            return  # retired after maxtasksperchild, or the pool is closing
+        self._break(pid, exitcode, self._items_of(task_id))
+
+    def _items_of(self, task_id: int) -> list[int]:
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            task = job.in_flight.get(task_id)
+            if task is not None:
+                return list(range(task.start, task.start + len(task.items)))
+        return []
+
+    def _break(self, pid: int, exitcode: int | None, items: list[int]) -> None:
+        if self._broken is None:
+            self._broken = WorkerLost(pid, exitcode, items=items)
+        self._progress.request_stop(f"worker pid {pid} died")
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.fail(self._lost(job))
+
+    def _lost(self, job: _Job | None) -> WorkerLost:
+        """A fresh WorkerLost for ``job``, carrying its finished results."""
+        assert self._broken is not None
+        lost = self._broken
+        results = job.results_by_index() if job is not None else {}
+        return WorkerLost(lost.pid, lost.exitcode, items=lost.items, results=results)
+
+    # -- submitting --------------------------------------------------------------------------
+
+    def _submit(self, task: _Task, job: _Job) -> None:
+        def answered(outcome: Any) -> None:
+            with self._jobs_lock:
+                self._outstanding -= 1
+            if isinstance(outcome, BaseException):
+                job.fail(outcome, task.id)
+            else:
+                job.on_outcome(outcome)
+
+        with self._jobs_lock:
+            self._outstanding += 1
+        super().apply_async(_run_task, (task,), callback=answered, error_callback=answered)
+
+    def _forget(self, job: _Job) -> None:
+        with self._jobs_lock:
+            self._jobs.pop(job.id, None)
+
+    def _abandon(self, job_id: int) -> None:
+        self._abandoned.get_obj()[job_id % _JOB_SLOTS] = 1
+
+    def _start_job(
+        self,
+        fn: Callable[..., Any],
+        iterable: Iterable[Any],
+        kind: _Kind,
+        chunksize: int | None,
+        *,
+        callback: Callable[[Any], object] | None = None,
+        error_callback: Callable[[BaseException], object] | None = None,
+        materialize: bool = True,
+    ) -> _Job:
+        self._check_usable()
+        _check_function(fn)
+        if chunksize is not None:
+            _check_chunksize(chunksize)
+        if materialize and not hasattr(iterable, "__len__"):
+            iterable = list(iterable)
+        size = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
+        if size is not None and self._count is Count.ITEMS and not self._explicit_total:
+            self.monitor.add_total(size)
+        job = _Job(self, callback=callback, error_callback=error_callback)
+        job.tasks = self._tasks(job, fn, kind, iterable, size, chunksize)
+        self._abandoned.get_obj()[job.id % _JOB_SLOTS] = 0
+        with self._jobs_lock:
+            self._jobs[job.id] = job
+        return job
+
+    def _tasks(
+        self,
+        job: _Job,
+        fn: Callable[..., Any],
+        kind: _Kind,
+        iterable: Iterable[Any],
+        size: int | None,
+        chunksize: int | None,
+    ) -> Iterator[_Task]:
+        count_items = self._count is Count.ITEMS
+        if chunksize is None and size is not None:
+            # Pool.map's own rule: about four tasks per worker.
+            chunksize, extra = divmod(size, self._processes * 4)
+            chunksize += bool(extra) or not chunksize
+        it = iter(iterable)
+        start = 0
+        while True:
+            items = list(itertools.islice(it, chunksize or _adaptive_chunksize(job)))
+            if not items:
+                return
+            yield _Task(job.id, next(self._task_ids), fn, kind, start, items, count_items)
+            start += len(items)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def _stop_error(self, job: _Job | None = None) -> BaseException | None:
+        """The error a call ends with because the pool broke or was stopped."""
+        if self._broken is not None:
+            return self._lost(job)
+        if self._progress.stop_requested:
+            snapshot = self.monitor.snapshot()
+            return Cancelled(
+                self._progress.stop_reason,
+                completed=snapshot.count,
+                total=snapshot.total,
+                results=job.results_by_index() if job is not None else {},
+            )
+        return None
+
+    def _wait(
+        self,
+        job: _Job,
+        *,
+        timeout: float | None = None,
+        cancel_after: float | None = None,
+        until: Callable[[], bool] | None = None,
+    ) -> list[Any]:
+        """Wait for ``job`` in the calling thread, minding deadlines and Ctrl-C.
+
+        Returns its ordered results or raises what ended it. ``timeout`` raises
+        ``multiprocessing.TimeoutError`` and leaves the call running;
+        ``cancel_after`` cancels it. With ``until``, returns ``[]`` as soon as
+        ``until()`` is true (a stream waiting for its next result).
+        """
+        interrupts = 0
+        started = time.monotonic()
+        stop_seen: float | None = None
+
+        def on_sigint() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            self.cancel("interrupted (Ctrl-C)")
+
+        with handling_sigint(on_sigint):
+            while True:
+                try:
+                    job.feed(2 * self._processes + 1)
+                    if job.finished or (until is not None and until()):
+                        break
+                    now = time.monotonic()
+                    if cancel_after is not None and now - started >= cancel_after:
+                        self.cancel(f"timed out after {cancel_after:g} s")
+                        cancel_after = None
+                    if self._progress.stop_requested:
+                        stop_seen = now if stop_seen is None else stop_seen
+                        if interrupts >= 2 or now - stop_seen >= self._grace:
+                            self._terminate_workers()
+                            break
+                    if timeout is not None and now - started >= timeout:
+                        raise MpTimeoutError(f"no result within {timeout:g} s")
+                    job.wait_changed(_WAIT_SLICE)
+                except KeyboardInterrupt:
+                    # Ctrl-C where we could not install our handler: treat it the same.
+                    on_sigint()
+        if interrupts:
+            self._terminate_workers()
+            raise KeyboardInterrupt
+        if until is not None and until():
+            return []
+        error = job.ending_error()
+        if error is not None:
+            if isinstance(error, WorkerLost):
+                self._terminate_workers()
+            raise error
+        return job.ordered_results()
+
+    def _terminate_workers(self) -> None:
+        self.terminate()
+
+    def _check_usable(self) -> None:
+        if not self._pool_is_running():
+            raise ValueError(
+                "this ProgressPool is closed: it takes no work after close(), terminate() "
+                "or the end of its with block; create a new one"
+            )
+        error = self._stop_error()
+        if error is not None:
+            raise error
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def progress(self) -> SharedProgress:
+        """The shared state the workers count into."""
+        return self._progress
+
+    @property
+    def monitor(self) -> Monitor:
+        """The Monitor that drives this pool's bar (for ``snapshot()``)."""
+        assert self._monitor is not None
+        return self._monitor
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Raise the stop flag: items not started are skipped, pending calls raise
+        :class:`procprogress.Cancelled`. Safe from any thread; the pool takes no more
+        work afterwards. Workers that do not return within ``grace`` seconds are
+        terminated."""
+        self._progress.request_stop(reason)
+        if self._monitor is not None:
+            self._monitor.wake()
+
+    def map(  # type: ignore[override]
+        self,
+        func: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """``Pool.map``, with a live bar. ``timeout`` cancels the call after that many
+        seconds (raising :class:`procprogress.Cancelled` with the finished results)."""
+        job = self._start_job(func, iterable, _Kind.MAP, chunksize)
+        return self._wait(job, cancel_after=_check_timeout(timeout))
+
+    def starmap(  # type: ignore[override]
+        self,
+        func: Callable[..., Any],
+        iterable: Iterable[Iterable[Any]],
+        chunksize: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """``Pool.starmap``, with a live bar and an optional cancelling ``timeout``."""
+        job = self._start_job(func, iterable, _Kind.STAR, chunksize)
+        return self._wait(job, cancel_after=_check_timeout(timeout))
+
+    def map_async(  # type: ignore[override]
+        self,
+        func: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        callback: Callable[[Any], object] | None = None,
+        error_callback: Callable[[BaseException], object] | None = None,
+    ) -> ProgressResult:
+        """``Pool.map_async``; the result's ``get()`` never hangs on a dead worker."""
+        job = self._start_job(
+            func, iterable, _Kind.MAP, chunksize, callback=callback, error_callback=error_callback
+        )
+        job.feed()
+        return ProgressResult(job, single=False)
+
+    def starmap_async(  # type: ignore[override]
+        self,
+        func: Callable[..., Any],
+        iterable: Iterable[Iterable[Any]],
+        chunksize: int | None = None,
+        callback: Callable[[Any], object] | None = None,
+        error_callback: Callable[[BaseException], object] | None = None,
+    ) -> ProgressResult:
+        """``Pool.starmap_async``; the result's ``get()`` never hangs on a dead worker."""
+        job = self._start_job(
+            func, iterable, _Kind.STAR, chunksize, callback=callback, error_callback=error_callback
+        )
+        job.feed()
+        return ProgressResult(job, single=False)
+
+    def apply_async(  # type: ignore[override]
+        self,
+        func: Callable[..., Any],
+        args: Iterable[Any] = (),
+        kwds: Mapping[str, Any] | None = None,
+        callback: Callable[[Any], object] | None = None,
+        error_callback: Callable[[BaseException], object] | None = None,
+    ) -> ProgressResult:
+        """``Pool.apply_async``; with ``count="items"`` the call counts as one item."""
+        job = self._start_job(
+            func,
+            [(tuple(args), dict(kwds or {}))],
+            _Kind.APPLY,
+            1,
+            callback=callback,
+            error_callback=error_callback,
+        )
+        job.feed()
+        return ProgressResult(job, single=True)
+
+    def apply(  # type: ignore[override]
+        self, func: Callable[..., Any], args: Iterable[Any] = (), kwds: Mapping[str, Any] | None = None
+    ) -> Any:
+        """``Pool.apply``: run one call in a worker and return its result."""
+        return self.apply_async(func, args, kwds).get()
+
+    def imap(  # type: ignore[override]
+        self,
+        func: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[Any]:
+        """``Pool.imap``: results in input order, as they become ready.
+
+        The input is read lazily, a bounded number of tasks ahead, so an endless
+        generator works. With no ``chunksize``, tasks grow to about 50 ms of work.
+        """
+        job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
+        return self._stream(job, ordered=True, timeout=_check_timeout(timeout))
+
+    def imap_unordered(  # type: ignore[override]
+        self,
+        func: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[Any]:
+        """``Pool.imap_unordered``: results as they become ready, read lazily."""
+        job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
+        return self._stream(job, ordered=False, timeout=_check_timeout(timeout))
+
+    def _stream(self, job: _Job, *, ordered: bool, timeout: float | None) -> Iterator[Any]:
+        started = time.monotonic()
+        next_start = 0
+
+        def ready_piece() -> int | None:
+            with job._changed:
+                if ordered:
+                    return next_start if next_start in job.pieces else None
+                return next(iter(job.pieces), None)
+
+        while True:
+            cancel_after = None
+            if timeout is not None:
+                cancel_after = max(timeout - (time.monotonic() - started), 0.0)
+            self._wait(job, cancel_after=cancel_after, until=lambda: ready_piece() is not None)
+            start = ready_piece()
+            if start is None:
+                return  # finished with every result: _wait raised otherwise
+            with job._changed:
+                piece = job.pieces.pop(start)
+            next_start = start + len(piece)
+            yield from piece
+
+    def terminate(self) -> None:
+        """Stop the workers now and close the bar. The pool is unusable afterwards.
+
+        Workers get ``SIGTERM``; if the pool is broken, every worker is killed
+        first so that a dead worker's locks cannot hold the shutdown up.
+        """
+        self._terminating = True
+        if self._broken is not None:
+            with self._workers_lock:
+                processes = list(self._workers.values())
+            for process in processes:
+                if process.pid is not None and process.exitcode is None:
+                    process.kill()
+            for process in processes:
+                if process.pid is not None:
+                    process.join()
+            self._release_dead_reader_lock()
+        super().terminate()
+        self._close_monitor()
+
+    def join(self) -> None:
+        """Wait for the workers to exit after ``close()``, then close the bar.
+
+        Never hangs on a dead worker: if one dies while the pool drains, the
+        pool is terminated and the call that lost work raises ``WorkerLost``.
+        """
+        if self._pool_is_running():
+            raise ValueError("join() needs close() or terminate() first")
+        while self._outstanding and self._broken is None:
+            time.sleep(_WAIT_SLICE)
+        if self._broken is not None:
+            self.terminate()
+        super().join()
+        self._close_monitor()
+
+    def _close_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close(settled=True)
+
+    def __enter__(self) -> ProgressPool:
+        self._check_usable()
+        return self
+
+    def __repr__(self) -> str:
+        state = "broken" if self._broken else "cancelled" if self._progress.stop_requested else ""
+        return f"<ProgressPool processes={self._processes} {state}>".replace(" >", ">")
+
+
+def _exitcode(process: BaseProcess) -> int | None:
+    """The exit code of a process whose sentinel fired. Pool's own thread may be
+    reaping it at the same moment, so give the code a moment to appear."""
+    for _ in range(100):
+        process.join(0.01)
+        if process.exitcode is not None:
+            return process.exitcode
+    return None
+
+
+def _adaptive_chunksize(job: _Job) -> int:
+    """About ``_TARGET_TASK_SECONDS`` of work per task, once the first tasks are timed."""
+    per_item = job.seconds_per_item()
+    if per_item is None:
+        return 1
+    return max(1, min(4096, int(_TARGET_TASK_SECONDS / max(per_item, 1e-7))))
+
+
+# -- checks: clear errors before any process starts ------------------------------------------
+
+
+def _check_processes(processes: object) -> int:
+    if processes is None:
+        return os.cpu_count() or 1
+    if isinstance(processes, bool) or not isinstance(processes, int):
+        raise TypeError(f"processes must be a whole number, not {processes!r}")
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, got {processes}; None uses every CPU")
+    return processes
+
+
+def _check_count(count: object) -> Count:
+    try:
+        return Count(count)
+    except ValueError:
+        raise ValueError(
+            f"count must be 'items' (each finished item moves the bar) or 'manual' "
+            f"(only advance() calls do), not {count!r}"
+        ) from None
+
+
+def _check_grace(grace: object) -> float:
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+        raise ValueError(f"grace must be a number of seconds >= 0, not {grace!r}")
+    return float(grace)
+
+
+def _check_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
+    return float(timeout)
+
+
+def _check_chunksize(chunksize: object) -> None:
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int):
+        raise TypeError(f"chunksize must be a whole number or None, not {chunksize!r}")
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be at least 1, got {chunksize}; None picks one for you")
+
+
+def _check_function(fn: object) -> None:
+    if not callable(fn):
+        raise TypeError(f"the function to run must be callable, not {fn!r}")
+    try:
+        pickle.dumps(fn)
+    except Exception as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"cannot send {name!r} to the worker processes: functions travel to workers "
+            f"by their importable name, and a lambda, a local (nested) function or a bound "
+            f"method of an unpicklable object has none ({exc}). Define it with 'def' at "
+            "the top level of a module (with spawn or forkserver, a module the workers can "
+            "import; under 'if __name__ == \"__main__\":' only the call, not the def)"
+        ) from None

@@ -1,0 +1,200 @@
+"""The state that a parent and its workers share: a counter, a stop flag, a worker table."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from multiprocessing.context import BaseContext, get_spawning_popen
+from typing import Any, Union
+
+ContextLike = Union[str, BaseContext, None]
+
+#: Rows in the worker table; a worker past this many alive at once still counts,
+#: it just cannot be named in a WorkerLost message or hand-shaken on exit.
+WORKER_SLOTS = 256
+#: Columns of a row: the worker's pid, the task it is running (-1: none), and the
+#: last flush request it has answered.
+_PID, _TASK, _ANSWERED = 0, 1, 2
+_ROW = 3
+
+_MASK = 0xFFFFFFFF
+
+
+def resolve_context(context: ContextLike) -> BaseContext:
+    """Turn ``None``, a start-method name or a context into a context."""
+    if context is None:
+        return multiprocessing.get_context()
+    if isinstance(context, str):
+        methods = multiprocessing.get_all_start_methods()
+        if context not in methods:
+            raise ValueError(
+                f"unknown start method {context!r}: use one of {', '.join(methods)}, "
+                "or pass a context from multiprocessing.get_context()"
+            )
+        return multiprocessing.get_context(context)
+    if isinstance(context, BaseContext):
+        return context
+    raise TypeError(
+        f"context must be a start-method name or a multiprocessing context, not {context!r}"
+    )
+
+
+def wrap32(value: int) -> int:
+    """Fold an integer into the signed 32-bit range that ``Value('i')`` holds."""
+    return ((value + 0x80000000) & _MASK) - 0x80000000
+
+
+class SharedProgress:
+    """Shared memory for one run: a progress counter and a stop flag.
+
+    Create it in the parent and hand it to workers by inheritance only: as
+    ``initargs`` of a pool or executor (``initializer=procprogress.worker_init``)
+    or as ``Process`` arguments. Sending it through task arguments
+    (``pool.map(f, [progress, ...])``) raises ``RuntimeError``, because shared
+    memory cannot be pickled into a running worker.
+
+    The counter is a ``Value('i')``: 32 bits. The count read in the parent stays
+    exact past 2**31 (a bar in bytes over a large file) because the parent
+    unwraps it: it is exact as long as fewer than 2**31 units arrive between two
+    reads of :attr:`count`. A :class:`procprogress.Monitor` reads it every
+    ``interval``; ``advance()`` refuses a single step of 2**31 or more.
+
+    Args:
+        context: the ``multiprocessing`` context (or start-method name) whose
+            ``Value`` to use; the default context when ``None``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, *, context: ContextLike = None) -> None:
+        ctx = resolve_context(context)
+        self.counter: Any = ctx.Value("i", 0)
+        self.stop_flag: Any = ctx.Value("b", 0)
+        self._workers: Any = ctx.Array("q", [0] * (WORKER_SLOTS * _ROW))
+        self._flush_requests: Any = ctx.Value("q", 0)
+        self._init_reader()
+
+    def _init_reader(self) -> None:
+        self._raw_counter = self.counter.get_obj()
+        self._raw_flag = self.stop_flag.get_obj()
+        self._read_lock = threading.Lock()
+        self._last_raw = self._raw_counter.value & _MASK
+        self._unwrapped = self._last_raw
+        self.stop_reason: str | None = None
+
+    # -- pickling: only while a process is being started ---------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        if get_spawning_popen() is None:
+            raise RuntimeError(
+                "a SharedProgress cannot be sent through task arguments; hand it to the "
+                "workers when they start instead: Pool(initializer=procprogress.worker_init, "
+                "initargs=(progress,)), the same for ProcessPoolExecutor, or "
+                "Process(args=(progress,)); or use procprogress.ProgressPool, which does it"
+            )
+        return {
+            "counter": self.counter,
+            "stop_flag": self.stop_flag,
+            "workers": self._workers,
+            "flush_requests": self._flush_requests,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.counter = state["counter"]
+        self.stop_flag = state["stop_flag"]
+        self._workers = state["workers"]
+        self._flush_requests = state["flush_requests"]
+        self._init_reader()
+
+    # -- parent side ----------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        """The progress counted so far, read without taking the counter's lock.
+
+        Never blocks, even if a worker died holding the lock. Thread-safe.
+        """
+        raw = self._raw_counter.value & _MASK
+        with self._read_lock:
+            self._unwrapped += (raw - self._last_raw) & _MASK
+            self._last_raw = raw
+            return self._unwrapped
+
+    def request_stop(self, reason: str | None = None) -> None:
+        """Raise the stop flag. It stays raised: every later check sees it.
+
+        Args:
+            reason: kept in :attr:`stop_reason` for messages (parent side only);
+                the first reason given wins.
+        """
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._raw_flag.value = 1
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether the stop flag has been raised."""
+        return bool(self._raw_flag.value)
+
+    def __repr__(self) -> str:
+        stopped = ", stopped" if self.stop_requested else ""
+        return f"<SharedProgress count={self.count}{stopped}>"
+
+    # -- the worker table (private: used by _worker and the pool) --------------------------
+
+    def _claim_row(self, pid: int) -> int | None:
+        with self._workers.get_lock():
+            table = self._workers.get_obj()
+            for row in range(WORKER_SLOTS):
+                if table[row * _ROW + _PID] == 0:
+                    table[row * _ROW + _PID] = pid
+                    table[row * _ROW + _TASK] = -1
+                    table[row * _ROW + _ANSWERED] = self._flush_requests.get_obj().value
+                    return row
+        return None
+
+    def _release_row(self, row: int) -> None:
+        table = self._workers.get_obj()
+        table[row * _ROW + _TASK] = -1
+        table[row * _ROW + _PID] = 0
+
+    def _release_pid(self, pid: int) -> None:
+        """Free the row of a worker that died without freeing it itself."""
+        with self._workers.get_lock():
+            table = self._workers.get_obj()
+            for row in range(WORKER_SLOTS):
+                if table[row * _ROW + _PID] == pid:
+                    self._release_row(row)
+
+    def _set_task(self, row: int, task: int) -> None:
+        self._workers.get_obj()[row * _ROW + _TASK] = task
+
+    def _task_of(self, pid: int) -> int:
+        """The task a worker is running: -1 for none or an unknown pid."""
+        table = self._workers.get_obj()
+        for row in range(WORKER_SLOTS):
+            if table[row * _ROW + _PID] == pid:
+                return int(table[row * _ROW + _TASK])
+        return -1
+
+    def _request_flush(self) -> int:
+        """Ask every worker to hand in its counts; returns the request's number."""
+        with self._flush_requests.get_lock():
+            self._flush_requests.get_obj().value += 1
+            return int(self._flush_requests.get_obj().value)
+
+    def _pending_flushes(self, request: int) -> list[int]:
+        """Pids of the workers that have not yet answered flush request ``request``."""
+        table = self._workers.get_obj()
+        return [
+            table[row * _ROW + _PID]
+            for row in range(WORKER_SLOTS)
+            if table[row * _ROW + _PID] and table[row * _ROW + _ANSWERED] < request
+        ]
+
+    def _flush_request_number(self) -> int:
+        return int(self._flush_requests.get_obj().value)
+
+    def _answer_flush(self, row: int, request: int) -> None:
+        """Record that every count made before request ``request`` was read is flushed."""
+        self._workers.get_obj()[row * _ROW + _ANSWERED] = request

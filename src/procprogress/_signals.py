@@ -1,0 +1,39 @@
+"""Installing and restoring the parent's SIGINT handler, as a good neighbour.
+
+A handler is installed only from the main thread and only over Python's
+default handler, and on the way out it is restored only if ours is still the
+one installed (trio's KIManager does the same). Anywhere else Ctrl-C arrives
+as a plain ``KeyboardInterrupt``, which the waiting code also handles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from types import FrameType
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def handling_sigint(on_sigint: Callable[[], None]) -> Iterator[bool]:
+    """Call ``on_sigint()`` for each Ctrl-C inside the block, where that is polite.
+
+    Yields whether the handler was installed.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield False
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        on_sigint()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield True
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, previous)
