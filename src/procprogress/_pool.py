@@ -462,15 +462,27 @@ class ProgressPool(Pool):
             return False
         return True
 
-    def _release_dead_reader_lock(self) -> None:
-        """With every worker dead, free the task queue's read lock that a dead
-        worker may hold (an idle worker holds it while it waits for a task), or
-        ``Pool.terminate()`` waits for it forever (``Pool._inqueue._rlock``)."""
+    def _kill_workers(self) -> None:
+        """Kill every worker, and free the task queue's read lock if a dead worker
+        holds it (an idle worker holds it while it waits for a task); otherwise
+        ``Pool.terminate()`` would wait for it forever. Touches ``Pool._inqueue._rlock``."""
         lock = self._inqueue._rlock  # type: ignore[attr-defined]
-        if not lock.acquire(False):
-            lock.release()
-        else:
-            lock.release()
+        for _ in range(100):
+            with self._workers_lock:
+                live = [p for p in self._workers.values() if p.pid is not None]
+            for process in live:
+                if process.exitcode is None:
+                    process.kill()
+            for process in live:
+                process.join()
+            if lock.acquire(timeout=0.02):
+                lock.release()
+                return
+            with self._workers_lock:
+                replaced = any(p.exitcode is None for p in self._workers.values())
+            if not replaced:
+                lock.release()  # held by a dead worker: no live one could hold it
+                return
 
     # -- worker deaths (ticker thread) -------------------------------------------------------
 
@@ -843,15 +855,7 @@ class ProgressPool(Pool):
         """
         self._terminating = True
         if self._broken is not None:
-            with self._workers_lock:
-                processes = list(self._workers.values())
-            for process in processes:
-                if process.pid is not None and process.exitcode is None:
-                    process.kill()
-            for process in processes:
-                if process.pid is not None:
-                    process.join()
-            self._release_dead_reader_lock()
+            self._kill_workers()
         super().terminate()
         self._close_monitor()
 

@@ -102,7 +102,7 @@ def _advance_many(n: Any) -> None:
             "a step of 2**31 or more could not be told from a wrap. Call advance() once "
             "per piece of work (per chunk of a file, say) with steps below 2**31"
         )
-    if n:
+    if n and _stop_flag is not _NOT_INSTALLED_FLAG:  # nobody would drain them otherwise
         _steps.append(n)
 
 

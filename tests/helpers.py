@@ -1,0 +1,191 @@
+"""Worker functions for the tests: top level, so spawn and forkserver can import them."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import threading
+import time
+
+import procprogress as pp
+
+
+def square(x):
+    return x * x
+
+
+def add(a, b):
+    return a + b
+
+
+def add_kw(a, b=0, *, c=0):
+    return a + b + c
+
+
+def slow_square(x, delay=0.002):
+    time.sleep(delay)
+    return x * x
+
+
+def advance_units(units):
+    """Count ``units`` units one at a time; return how many."""
+    for _ in range(units):
+        pp.advance()
+    return units
+
+
+def advance_big_steps(steps, size):
+    for _ in range(steps):
+        pp.advance(size)
+    return steps * size
+
+
+def advance_from_threads(threads, per_thread):
+    def work():
+        for _ in range(per_thread):
+            pp.advance()
+        pp.advance(3)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return threads * (per_thread + 3)
+
+
+def cooperative(x, steps=200, delay=0.01):
+    """A long item that checks the stop flag between steps."""
+    for _ in range(steps):
+        if pp.should_stop():
+            return None
+        time.sleep(delay)
+        pp.advance()
+    return x
+
+
+def cooperative_raising(x, steps=200, delay=0.01):
+    for _ in range(steps):
+        pp.raise_if_stopped()
+        time.sleep(delay)
+    return x
+
+
+def quick_then_cooperative(x):
+    """The first four items finish at once; the rest wait for the stop flag."""
+    if x < 4:
+        return x
+    return cooperative(x)
+
+
+def stubborn(x, seconds=30.0):
+    """A long item that never checks the stop flag."""
+    time.sleep(seconds)
+    return x
+
+
+def wait_for_stop(seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while not pp.should_stop() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return pp.should_stop()
+
+
+def fail_on(x, bad=3, delay=0.01):
+    if x == bad:
+        raise ValueError(f"bad item {x}")
+    time.sleep(delay)
+    return x
+
+
+# -- the crash table -------------------------------------------------------------------------
+
+
+def crash_exit1(x):
+    if x == 5:
+        os._exit(1)
+    time.sleep(0.01)
+    return x
+
+
+def crash_exit0(x):
+    if x == 5:
+        os._exit(0)
+    time.sleep(0.01)
+    return x
+
+
+def crash_sigkill(x):
+    if x == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.01)
+    return x
+
+
+def crash_segfault(x):
+    if x == 5:
+        faulthandler.disable()  # keep the test output clean
+        faulthandler._sigsegv()
+    time.sleep(0.01)
+    return x
+
+
+def crash_raise(x):
+    if x == 5:
+        raise KeyError("item 5")
+    time.sleep(0.01)
+    return x
+
+
+def crash_unpicklable_result(x):
+    if x == 5:
+        return threading.Lock()
+    time.sleep(0.01)
+    return x
+
+
+class UnpicklableError(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a} {b}")
+
+
+def crash_unpicklable_error(x):
+    if x == 5:
+        raise UnpicklableError(1, 2)
+    time.sleep(0.01)
+    return x
+
+
+def crash_system_exit(x):
+    if x == 5:
+        raise SystemExit(3)
+    time.sleep(0.01)
+    return x
+
+
+def bad_initializer():
+    raise RuntimeError("initializer failed")
+
+
+def record_init(progress_value):
+    global INIT_VALUE
+    INIT_VALUE = progress_value
+
+
+INIT_VALUE = None
+
+
+def read_init(_):
+    return INIT_VALUE
+
+
+def pid_of(_):
+    time.sleep(0.01)
+    return os.getpid()
+
+
+def last_bar(text):
+    """The last state a tqdm bar drew into a buffer."""
+    frames = [f for f in text.replace("\n", "\r").split("\r") if f.strip()]
+    return frames[-1] if frames else ""

@@ -1,0 +1,167 @@
+"""Counting is exact: every start method, many processes, threads, past 2**31."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import re
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+import procprogress as pp
+from tests import helpers
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _seed_article_worker(progress, loops):
+    pp.worker_init(progress)
+    for _ in range(loops):
+        pp.advance()
+        time.sleep(0.001)
+
+
+def test_seed_article_two_processes_add_50_each(start_method):
+    """The article's job, through the library: two processes add 50 each; exactly 100."""
+    ctx = multiprocessing.get_context(start_method)
+    progress = pp.SharedProgress(context=ctx)
+    processes = [ctx.Process(target=_seed_article_worker, args=(progress, 50)) for _ in range(2)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    assert [p.exitcode for p in processes] == [0, 0]
+    assert progress.count == 100
+
+
+def test_final_count_is_exact_for_many_processes(start_method):
+    with pp.ProgressPool(4, count="manual", context=start_method, file=io.StringIO()) as pool:
+        done = pool.map(helpers.advance_units, [1000] * 12, 1)
+        assert pool.progress.count == sum(done) == 12000
+
+
+def test_threads_in_one_worker_lose_no_update(start_method):
+    buf = io.StringIO()
+    with pp.ProgressPool(2, count="manual", context=start_method, file=buf) as pool:
+        done = pool.starmap(helpers.advance_from_threads, [(4, 2000)] * 4, 1)
+    assert pool.progress.count == sum(done) == 4 * 4 * 2003
+    assert helpers.last_bar(buf.getvalue()).startswith(f"{sum(done)}it ")
+
+
+def test_count_items_bar_ends_exact_and_moves_inside_one_chunk():
+    buf = io.StringIO()
+    counts = []
+    with pp.ProgressPool(1, interval=0.02, file=buf) as pool:
+        result = pool.map_async(helpers.slow_square, range(200), chunksize=200)
+        while not result.ready():
+            counts.append(pool.monitor.snapshot().count)
+            time.sleep(0.02)
+        assert result.get() == [x * x for x in range(200)]
+    assert any(0 < c < 200 for c in counts), counts
+    assert "200/200" in helpers.last_bar(buf.getvalue())
+
+
+def test_count_past_2_to_the_31_stays_exact(start_method):
+    """A bar in bytes over 3 GiB: the 32-bit counter wraps, the count does not."""
+    steps, size = 3 * 1024, 2**20  # 3 GiB in 1 MiB steps
+    progress = pp.SharedProgress(context=start_method)
+    with ProcessPoolExecutor(
+        2,
+        mp_context=multiprocessing.get_context(start_method),
+        initializer=pp.worker_init,
+        initargs=(progress,),
+    ) as ex, pp.Monitor(progress, total=steps * size, interval=0.01, file=io.StringIO()) as monitor:
+        done = sum(ex.map(helpers.advance_big_steps, [steps // 4] * 4, [size] * 4))
+    assert done == steps * size > 2**31
+    assert monitor.snapshot().count == done
+    assert progress.count == done
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (-1, ValueError, "only counts up"),
+        (2**31, ValueError, "too large a single step"),
+        (1.5, TypeError, "whole number"),
+        ("3", TypeError, "whole number"),
+        (True, TypeError, "whole number"),
+        (None, TypeError, "whole number"),
+    ],
+)
+def test_advance_rejects_bad_amounts(bad, error, message):
+    with pytest.raises(error, match=message):
+        pp.advance(bad)
+
+
+def test_advance_accepts_integer_like_amounts():
+    class Index:
+        def __index__(self):
+            return 5
+
+    pp.advance(Index())
+    pp.advance(0)
+    pp.advance(2**31 - 1)
+
+
+def test_worker_functions_run_serially_where_nothing_is_installed():
+    """In a plain loop in the parent: advance() counts nowhere, should_stop() is False."""
+    assert not pp.should_stop()
+    pp.raise_if_stopped()
+    assert [helpers.cooperative(x, steps=3, delay=0) for x in range(3)] == [0, 1, 2]
+    assert helpers.advance_units(10) == 10
+
+
+def test_count_reads_without_the_lock_a_dead_worker_held(start_method):
+    ctx = multiprocessing.get_context(start_method)
+    progress = pp.SharedProgress(context=ctx)
+    holder = ctx.Process(target=_hold_lock_and_die, args=(progress,))
+    holder.start()
+    holder.join()
+    assert holder.exitcode == -signal.SIGKILL
+    assert not progress.counter.get_lock().acquire(timeout=0.1)  # the dead worker holds it
+    assert progress.count == 0  # and yet the parent reads
+    progress.request_stop("done")
+    assert progress.stop_requested
+
+
+def _hold_lock_and_die(progress):
+    progress.counter.get_lock().acquire()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_stop_flag_is_level_triggered():
+    progress = pp.SharedProgress()
+    assert not progress.stop_requested
+    progress.request_stop("first")
+    progress.request_stop("second")
+    assert progress.stop_requested
+    assert progress.stop_reason == "first"
+    assert re.search("stopped", repr(progress))
+
+
+def test_user_pool_terminated_after_results_leaves_no_count_behind(start_method):
+    """A user's own Pool, left by its with block (terminate()), right after the results."""
+    progress = pp.SharedProgress(context=start_method)
+    ctx = multiprocessing.get_context(start_method)
+    with pp.Monitor(progress, interval=5, file=io.StringIO()) as monitor:
+        with ctx.Pool(2, initializer=pp.worker_init, initargs=(progress,)) as pool:
+            done = sum(pool.map(helpers.advance_units, [777] * 6, 1))
+    assert monitor.snapshot().count == done == progress.count
+
+
+def test_worker_init_chains_the_users_initializer(start_method):
+    progress = pp.SharedProgress(context=start_method)
+    ctx = multiprocessing.get_context(start_method)
+    with ctx.Pool(
+        2, initializer=pp.worker_init, initargs=(progress, helpers.record_init, ("hello",))
+    ) as pool:
+        assert pool.map(helpers.read_init, range(4)) == ["hello"] * 4
+
+
+def test_worker_init_rejects_what_is_not_shared_progress():
+    with pytest.raises(TypeError, match="SharedProgress"):
+        pp.worker_init(object())  # type: ignore[arg-type]
