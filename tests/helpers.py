@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import os
 import signal
@@ -126,7 +127,7 @@ def crash_sigkill(x):
 def crash_segfault(x):
     if x == 5:
         faulthandler.disable()  # keep the test output clean
-        faulthandler._sigsegv()
+        ctypes.string_at(0)  # a real segfault: read address 0
     time.sleep(0.01)
     return x
 
@@ -189,3 +190,12 @@ def last_bar(text):
     """The last state a tqdm bar drew into a buffer."""
     frames = [f for f in text.replace("\n", "\r").split("\r") if f.strip()]
     return frames[-1] if frames else ""
+
+
+def crash_sigkill_late(x):
+    """Item 5 dies after the other workers' first tasks have surely finished."""
+    if x == 5:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.01)
+    return x

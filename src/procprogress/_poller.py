@@ -169,8 +169,9 @@ class Monitor:
         self._cancel_shown = False
         self._closed = False
         self._base = progress.count
-        bar_class = tqdm if tqdm_class is None else tqdm_class
-        self._bar: tqdm[Any] = bar_class(total=total, **tqdm_kwargs)
+        self._bar: tqdm[Any] = _without_monitor_thread(tqdm_class or tqdm)(
+            total=total, **tqdm_kwargs
+        )
         self._ticker = self._make_ticker()
         self._started = False
 
@@ -276,6 +277,27 @@ class Monitor:
     def progress(self) -> SharedProgress:
         """The shared state this Monitor watches."""
         return self._progress
+
+
+_BAR_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def _without_monitor_thread(bar_class: type[tqdm[Any]]) -> type[tqdm[Any]]:
+    """``bar_class`` without tqdm's own monitor thread.
+
+    Our ticker already refreshes the bar, and a thread alive when a pool forks
+    its workers is what Python 3.12+ warns about ("use of fork() may lead to
+    deadlocks").
+    """
+    if not isinstance(bar_class, type) or not issubclass(bar_class, tqdm):
+        raise TypeError(f"tqdm_class must be tqdm or a subclass of it, not {bar_class!r}")
+    if bar_class not in _BAR_CLASSES:
+        _BAR_CLASSES[bar_class] = type(
+            bar_class.__name__,
+            (bar_class,),
+            {"monitor_interval": 0, "__module__": bar_class.__module__},
+        )
+    return _BAR_CLASSES[bar_class]
 
 
 def _alive(pid: int) -> bool:

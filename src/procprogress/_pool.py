@@ -95,7 +95,7 @@ def _pool_worker_init(
     global _abandoned_jobs
     # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
     # the default one ends the worker at once, whatever it is running.
-    install(progress, flush_on_sigterm=False)
+    install(progress, flush_on_sigterm=False, own_sigint=True)
     _abandoned_jobs = abandoned.get_obj()
     if initializer is not None:
         initializer(*initargs)
@@ -448,8 +448,12 @@ class ProgressPool(Pool):
 
     def Process(self, ctx: Any, *args: Any, **kwds: Any) -> BaseProcess:  # type: ignore[override]
         """Create a worker and watch it: ``Pool`` calls ``self.Process(ctx, ...)`` for
-        every worker it starts, replacements included (CPython 3.8+)."""
-        process: BaseProcess = ctx.Process(*args, **kwds)
+        every worker it starts, replacements included (CPython 3.8+). Once the pool
+        is being torn down, a replacement only exits: it must not take queue locks."""
+        if self._terminating:
+            process: BaseProcess = ctx.Process(target=_exit_at_once, daemon=True)
+        else:
+            process = ctx.Process(*args, **kwds)
         with self._workers_lock:
             self._workers[id(process)] = process
         return process
@@ -463,26 +467,26 @@ class ProgressPool(Pool):
         return True
 
     def _kill_workers(self) -> None:
-        """Kill every worker, and free the task queue's read lock if a dead worker
-        holds it (an idle worker holds it while it waits for a task); otherwise
-        ``Pool.terminate()`` would wait for it forever. Touches ``Pool._inqueue._rlock``."""
-        lock = self._inqueue._rlock  # type: ignore[attr-defined]
-        for _ in range(100):
+        """Kill every worker, then free the queue locks a killed worker may have held
+        (an idle worker holds the task queue's read lock while it waits; a worker
+        holds the result queue's write lock while it sends), or ``Pool.terminate()``
+        would wait for them forever. Touches ``Pool._inqueue`` and ``Pool._outqueue``.
+        Call with ``_terminating`` set, so that no new worker takes a lock."""
+        while True:
             with self._workers_lock:
                 live = [p for p in self._workers.values() if p.pid is not None]
+            live = [p for p in live if p.exitcode is None]
+            if not live:
+                break
             for process in live:
-                if process.exitcode is None:
-                    process.kill()
+                process.kill()
             for process in live:
                 process.join()
-            if lock.acquire(timeout=0.02):
+        for lock in (self._inqueue._rlock, self._outqueue._wlock):  # type: ignore[attr-defined]
+            if lock is not None and not lock.acquire(timeout=0.02):
+                lock.release()  # no live worker is left to hold it: a dead one did
+            elif lock is not None:
                 lock.release()
-                return
-            with self._workers_lock:
-                replaced = any(p.exitcode is None for p in self._workers.values())
-            if not replaced:
-                lock.release()  # held by a dead worker: no live one could hold it
-                return
 
     # -- worker deaths (ticker thread) -------------------------------------------------------
 
@@ -887,14 +891,17 @@ class ProgressPool(Pool):
         return f"<ProgressPool processes={self._processes} {state}>".replace(" >", ">")
 
 
+def _exit_at_once() -> None:
+    """The work of a worker started while the pool is torn down."""
+
+
 def _exitcode(process: BaseProcess) -> int | None:
     """The exit code of a process whose sentinel fired. Pool's own thread may be
-    reaping it at the same moment, so give the code a moment to appear."""
-    for _ in range(100):
-        process.join(0.01)
-        if process.exitcode is not None:
-            return process.exitcode
-    return None
+    reaping it at the same moment, so give the code up to a second to appear."""
+    deadline = time.monotonic() + 1.0
+    while process.exitcode is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return process.exitcode
 
 
 def _adaptive_chunksize(job: _Job) -> int:

@@ -142,8 +142,15 @@ class SharedProgress:
 
     # -- the worker table (private: used by _worker and the pool) --------------------------
 
+    # The parent never takes a lock a worker can hold (a worker may die holding it):
+    # it only reads the table and clears the rows of dead workers. Workers take the
+    # table's lock to claim a row, with a timeout for the same reason.
+
     def _claim_row(self, pid: int) -> int | None:
-        with self._workers.get_lock():
+        lock = self._workers.get_lock()
+        if not lock.acquire(timeout=1.0):
+            return None  # a worker died holding it: count on, without a row
+        try:
             table = self._workers.get_obj()
             for row in range(WORKER_SLOTS):
                 if table[row * _ROW + _PID] == 0:
@@ -151,6 +158,8 @@ class SharedProgress:
                     table[row * _ROW + _TASK] = -1
                     table[row * _ROW + _ANSWERED] = self._flush_requests.get_obj().value
                     return row
+        finally:
+            lock.release()
         return None
 
     def _release_row(self, row: int) -> None:
@@ -160,11 +169,10 @@ class SharedProgress:
 
     def _release_pid(self, pid: int) -> None:
         """Free the row of a worker that died without freeing it itself."""
-        with self._workers.get_lock():
-            table = self._workers.get_obj()
-            for row in range(WORKER_SLOTS):
-                if table[row * _ROW + _PID] == pid:
-                    self._release_row(row)
+        table = self._workers.get_obj()
+        for row in range(WORKER_SLOTS):
+            if table[row * _ROW + _PID] == pid:
+                self._release_row(row)
 
     def _set_task(self, row: int, task: int) -> None:
         self._workers.get_obj()[row * _ROW + _TASK] = task
@@ -178,8 +186,9 @@ class SharedProgress:
         return -1
 
     def _request_flush(self) -> int:
-        """Ask every worker to hand in its counts; returns the request's number."""
-        with self._flush_requests.get_lock():
+        """Ask every worker to hand in its counts; returns the request's number.
+        Only the parent writes the number, so its own lock is enough."""
+        with self._read_lock:
             self._flush_requests.get_obj().value += 1
             return int(self._flush_requests.get_obj().value)
 

@@ -160,10 +160,16 @@ class _Installed:
             delta += done - self.live_counted
             self.live_counted = done
         if delta:
-            counter = self.progress.counter
-            with counter.get_lock():
-                raw = counter.get_obj()
+            lock = self.progress.counter.get_lock()
+            if not lock.acquire(timeout=1.0):
+                # A worker died holding it: keep the counts for later rather than hang.
+                _steps.append(delta - (ticks - self.ticks_flushed))
+                return
+            try:
+                raw = self.progress.counter.get_obj()
                 raw.value = wrap32(raw.value + delta)
+            finally:
+                lock.release()
             self.ticks_flushed = ticks
         if self.row is not None:
             self.progress._answer_flush(self.row, request)
@@ -219,7 +225,9 @@ def installed() -> _Installed | None:
     return state
 
 
-def install(progress: SharedProgress, *, flush_on_sigterm: bool) -> _Installed:
+def install(
+    progress: SharedProgress, *, flush_on_sigterm: bool, own_sigint: bool = False
+) -> _Installed:
     """Install ``progress`` in this process, replacing what was there."""
     global _installed
     if not isinstance(progress, SharedProgress):
@@ -233,14 +241,19 @@ def install(progress: SharedProgress, *, flush_on_sigterm: bool) -> _Installed:
     state = _Installed(progress, flush_on_sigterm=flush_on_sigterm)
     _installed = state
     if multiprocessing.parent_process() is not None:
-        _ignore_sigint()
+        _ignore_sigint(always=own_sigint)
     return state
 
 
-def _ignore_sigint() -> None:
-    """Leave Ctrl-C to the parent: it raises the stop flag, workers see it."""
+def _ignore_sigint(*, always: bool) -> None:
+    """Leave Ctrl-C to the parent: it raises the stop flag, workers see it.
+
+    In a worker of someone else's pool, only over Python's default handler; a
+    pool of ours owns its workers (and a worker forked while the parent waits
+    would otherwise inherit the parent's handler).
+    """
     if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if always or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -1,0 +1,139 @@
+"""Faults never hang and never lose finished work: the crash table, exceptions, broken pools."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+import procprogress as pp
+from tests import helpers
+
+pytestmark = pytest.mark.timeout(60)
+
+# (function, expected exception, message regex): one worker fails on item 5.
+CRASHES = [
+    (helpers.crash_exit1, pp.WorkerLost, r"died \(EXIT\(1\)\) while holding item\(s\) 5"),
+    (helpers.crash_exit0, pp.WorkerLost, r"died \(EXIT\(0\)\) while holding item\(s\) 5"),
+    (helpers.crash_sigkill, pp.WorkerLost, r"died \(SIGKILL\(-9\)\) while holding item\(s\) 5"),
+    (helpers.crash_segfault, pp.WorkerLost, r"died \(SIGSEGV\(-11\)\) while holding item\(s\) 5"),
+    (helpers.crash_raise, KeyError, r"item 5"),
+    (helpers.crash_unpicklable_error, RuntimeError, r"UnpicklableError: 1 2, which cannot be sent"),
+    (helpers.crash_system_exit, SystemExit, r"3"),
+    (helpers.crash_unpicklable_result, Exception, r"pickle|Lock"),
+]
+
+
+@pytest.mark.parametrize("fn, error, message", CRASHES, ids=[c[0].__name__ for c in CRASHES])
+def test_crash_table(start_method, fn, error, message):
+    buf = io.StringIO()
+    with pytest.raises(error, match=message) as info:
+        pp.progress_map(fn, range(20), processes=2, chunksize=1, context=start_method, file=buf)
+    if isinstance(info.value, pp.WorkerLost):
+        lost = info.value
+        assert lost.items == [5]
+        assert isinstance(lost, BrokenProcessPool)
+        assert 5 not in lost.results
+        assert all(lost.results[i] == i for i in lost.results)
+
+
+def test_worker_lost_keeps_every_finished_result(start_method):
+    with pytest.raises(pp.WorkerLost) as info:
+        pp.progress_map(helpers.crash_sigkill_late, range(40), processes=2, chunksize=3,
+                        context=start_method, file=io.StringIO())
+    lost = info.value
+    assert lost.items == [3, 4, 5]  # the task that held item 5
+    assert {0, 1, 2} <= set(lost.results)
+    assert all(lost.results[i] == i for i in lost.results)
+
+
+def test_a_broken_pool_stays_broken():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        with pytest.raises(pp.WorkerLost):
+            pool.map(helpers.crash_sigkill, range(20), 1)
+        with pytest.raises((pp.WorkerLost, ValueError)):
+            pool.map(helpers.square, range(5))
+
+
+def test_async_result_raises_worker_lost_instead_of_hanging(start_method):
+    with pp.ProgressPool(2, context=start_method, file=io.StringIO()) as pool:
+        result = pool.map_async(helpers.crash_sigkill, range(20), 1)
+        with pytest.raises(pp.WorkerLost):
+            result.get()
+        assert result.ready()
+        assert not result.successful()
+
+
+def test_death_while_closing_does_not_hang_join():
+    pool = pp.ProgressPool(2, file=io.StringIO())
+    result = pool.map_async(helpers.crash_sigkill, range(20), 1)
+    pool.close()
+    pool.join()
+    with pytest.raises(pp.WorkerLost):
+        result.get()
+
+
+def test_failing_initializer_raises_instead_of_respawning_forever(start_method):
+    with pytest.raises(pp.WorkerLost, match=r"EXIT\(1\)"):
+        with pp.ProgressPool(
+            1, initializer=helpers.bad_initializer, context=start_method, file=io.StringIO()
+        ) as pool:
+            pool.map(helpers.square, range(4))
+
+
+def test_retiring_workers_are_not_deaths(start_method):
+    with pp.ProgressPool(2, maxtasksperchild=2, context=start_method, file=io.StringIO()) as pool:
+        pids = pool.map(helpers.pid_of, range(24), 1)
+    assert len(set(pids)) >= 6  # workers were replaced along the way
+
+
+def test_user_exception_arrives_as_itself_with_the_worker_traceback(start_method):
+    with pytest.raises(ValueError, match="bad item 3") as info:
+        pp.progress_map(helpers.fail_on, range(40), processes=2, chunksize=1,
+                        context=start_method, file=io.StringIO())
+    cause = info.value.__cause__
+    assert cause is not None and "fail_on" in str(cause) and "Traceback" in str(cause)
+
+
+def test_user_exception_cancels_the_rest_of_the_batch():
+    started = []
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        with pytest.raises(ValueError):
+            pool.map(helpers.fail_on, range(200), 1)
+        # The pool still works for the next call; the failed one stopped early.
+        assert pool.map(helpers.square, range(5)) == [0, 1, 4, 9, 16]
+        started.append(pool.progress.count)
+    assert started[0] < 100, "the rest of the failed batch should have been skipped"
+
+
+@pytest.mark.timeout(120)
+def test_a_pool_opened_and_closed_hundreds_of_times_never_hangs():
+    for i in range(200):
+        with pp.ProgressPool(2, file=io.StringIO()) as pool:
+            assert pool.map(helpers.square, range(i % 7)) == [x * x for x in range(i % 7)]
+
+
+@pytest.mark.timeout(120)
+def test_pools_closed_while_busy_never_hang():
+    for _ in range(40):
+        with pp.ProgressPool(2, file=io.StringIO()) as pool:
+            pool.map_async(helpers.slow_square, range(50), 1)
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pp.Cancelled("timeout", completed=3, total=10, results={0: "a", 2: "c"}),
+        pp.WorkerLost(123, -9, items=[4, 5], results={0: 1}),
+        pp.ProcProgressError("x"),
+    ],
+)
+def test_exceptions_pickle_round_trip(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
