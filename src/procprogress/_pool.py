@@ -89,13 +89,14 @@ _abandoned_jobs: Any = None
 def _pool_worker_init(
     progress: SharedProgress,
     abandoned: Any,
+    count_advances: bool,
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
 ) -> None:
     global _abandoned_jobs
     # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
     # the default one ends the worker at once, whatever it is running.
-    install(progress, flush_on_sigterm=False, own_sigint=True)
+    install(progress, flush_on_sigterm=False, own_sigint=True, count_advances=count_advances)
     _abandoned_jobs = abandoned.get_obj()
     if initializer is not None:
         initializer(*initargs)
@@ -354,7 +355,9 @@ class ProgressPool(Pool):
     - Ctrl-C while a call waits raises the stop flag and gives workers
       ``grace`` seconds to return; a second Ctrl-C (or the end of the grace)
       terminates them; then ``KeyboardInterrupt`` reaches the caller. Workers
-      ignore Ctrl-C themselves, so they print no tracebacks.
+      ignore Ctrl-C themselves, so they print no tracebacks. The
+      ``KeyboardInterrupt``'s ``__cause__`` is a :class:`procprogress.Cancelled`
+      whose ``.results`` hold the finished items.
     - After :meth:`cancel` the pool only raises :class:`procprogress.Cancelled`:
       the stop flag stays raised.
 
@@ -366,8 +369,8 @@ class ProgressPool(Pool):
         total: the bar's total. With ``count="items"`` and no total, each call
             adds the length of its input (when it has one).
         count: ``"items"``: each finished item moves the bar by one, counted in
-            the worker, so the bar moves inside large chunks; ``"manual"``: only
-            ``advance()`` calls move it.
+            the worker, so the bar moves inside large chunks (``advance()`` calls
+            are ignored); ``"manual"``: only ``advance()`` calls move it.
         context: a ``multiprocessing`` context or start-method name.
         initializer: your own worker initializer, run after ours.
         initargs: its arguments.
@@ -433,7 +436,13 @@ class ProgressPool(Pool):
             super().__init__(
                 self._processes,
                 _pool_worker_init,
-                (self._progress, self._abandoned, initializer, tuple(initargs)),
+                (
+                    self._progress,
+                    self._abandoned,
+                    self._count is Count.MANUAL,
+                    initializer,
+                    tuple(initargs),
+                ),
                 maxtasksperchild,
                 self._context,
             )
@@ -674,7 +683,8 @@ class ProgressPool(Pool):
                     on_sigint()
         if interrupts:
             self._terminate_workers()
-            raise KeyboardInterrupt
+            # Still a KeyboardInterrupt; the finished work rides along as its cause.
+            raise KeyboardInterrupt from self._stop_error(job)
         if until is not None and until():
             return []
         error = job.ending_error()

@@ -109,9 +109,12 @@ def _advance_many(n: Any) -> None:
 class _Installed:
     """The shared state installed in this process, and its flusher thread."""
 
-    def __init__(self, progress: SharedProgress, *, flush_on_sigterm: bool) -> None:
+    def __init__(
+        self, progress: SharedProgress, *, flush_on_sigterm: bool, count_advances: bool
+    ) -> None:
         global _tick, _stop_flag
         self.progress = progress
+        self.count_advances = count_advances
         self.pid = os.getpid()
         self.ticks = itertools.count(1)
         self.ticks_flushed = 0
@@ -154,6 +157,9 @@ class _Installed:
         delta = ticks - self.ticks_flushed
         while _steps:
             delta += _steps.popleft()
+        if not self.count_advances:  # a pool counting finished items only
+            self.ticks_flushed = ticks
+            delta = 0
         live = self.live
         if live is not None:
             done = len(live)
@@ -226,7 +232,11 @@ def installed() -> _Installed | None:
 
 
 def install(
-    progress: SharedProgress, *, flush_on_sigterm: bool, own_sigint: bool = False
+    progress: SharedProgress,
+    *,
+    flush_on_sigterm: bool,
+    own_sigint: bool = False,
+    count_advances: bool = True,
 ) -> _Installed:
     """Install ``progress`` in this process, replacing what was there."""
     global _installed
@@ -238,7 +248,9 @@ def install(
     if previous is not None:
         previous.uninstall()
     _installed = None
-    state = _Installed(progress, flush_on_sigterm=flush_on_sigterm)
+    state = _Installed(
+        progress, flush_on_sigterm=flush_on_sigterm, count_advances=count_advances
+    )
     _installed = state
     if multiprocessing.parent_process() is not None:
         _ignore_sigint(always=own_sigint)
