@@ -5,8 +5,6 @@ shared stop flag with :func:`should_stop`; a thread in the parent moves a tqdm
 bar and can raise the flag.
 """
 
-from __future__ import annotations
-
 from ._errors import Cancelled, ProcProgressError, WorkerLost
 from ._map import progress_imap, progress_map
 from ._poller import Monitor, Snapshot

@@ -401,6 +401,7 @@ class ProgressPool(Pool):
         **tqdm_kwargs: Any,
     ) -> None:
         self._monitor: Monitor | None = None
+        self._pool_started = False
         self._processes = _check_processes(processes)
         self._count = _check_count(count)
         self._grace = _check_grace(grace)
@@ -449,6 +450,7 @@ class ProgressPool(Pool):
         except BaseException:
             monitor.close(settled=True)
             raise
+        self._pool_started = True
         self._monitor = monitor
         monitor.start()
 
@@ -891,6 +893,10 @@ class ProgressPool(Pool):
     def _close_monitor(self) -> None:
         if self._monitor is not None:
             self._monitor.close(settled=True)
+
+    def __del__(self, *args: Any) -> None:
+        if self._pool_started:  # our checks may refuse the arguments before Pool starts
+            super().__del__(*args)  # type: ignore[misc]
 
     def __enter__(self) -> ProgressPool:
         self._check_usable()

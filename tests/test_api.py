@@ -1,0 +1,49 @@
+"""The public surface: every export listed, named as procprogress.X, typed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import procprogress
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_all_is_exactly_the_public_names():
+    public = {name for name in vars(procprogress) if not name.startswith("_")}
+    public |= {"__version__"}
+    assert set(procprogress.__all__) == public
+
+
+@pytest.mark.parametrize("name", [n for n in procprogress.__all__ if n != "__version__"])
+def test_exports_present_themselves_as_procprogress(name):
+    obj = getattr(procprogress, name)
+    assert obj.__module__ == "procprogress"
+    assert obj.__doc__ and ".. versionadded::" in obj.__doc__
+
+
+def test_every_exception_is_a_procprogress_error():
+    assert issubclass(procprogress.Cancelled, procprogress.ProcProgressError)
+    assert issubclass(procprogress.WorkerLost, procprogress.ProcProgressError)
+    from concurrent.futures.process import BrokenProcessPool
+
+    assert issubclass(procprogress.WorkerLost, BrokenProcessPool)
+
+
+def test_package_is_typed():
+    assert os.path.exists(os.path.join(os.path.dirname(procprogress.__file__), "py.typed"))
+
+
+def test_typing_pins_the_users_view():
+    """tests/typing_user.py is type-checked (never run): it pins the public types."""
+    pytest.importorskip("mypy")
+    here = os.path.dirname(__file__)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", os.path.join(here, "typing_user.py")],
+        capture_output=True, text=True, timeout=110,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

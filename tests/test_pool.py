@@ -1,0 +1,199 @@
+"""ProgressPool works as Pool does, under every start method, and rejects bad input early."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import multiprocessing
+import pickle
+
+import pytest
+import tqdm
+import tqdm.auto
+
+import procprogress as pp
+from tests import helpers
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_every_method_matches_the_standard_pool(start_method):
+    items = list(range(50))
+    pairs = [(i, i + 1) for i in range(30)]
+    ctx = multiprocessing.get_context(start_method)
+    buf = io.StringIO()
+    with ctx.Pool(2) as std, pp.ProgressPool(2, context=start_method, file=buf) as pool:
+        assert pool.map(helpers.square, items) == std.map(helpers.square, items)
+        assert pool.map(helpers.square, items, 7) == std.map(helpers.square, items, 7)
+        assert list(pool.imap(helpers.square, items)) == list(std.imap(helpers.square, items))
+        assert sorted(pool.imap_unordered(helpers.square, items, 3)) == sorted(
+            std.imap_unordered(helpers.square, items, 3)
+        )
+        assert pool.starmap(helpers.add, pairs) == std.starmap(helpers.add, pairs)
+        assert pool.map_async(helpers.square, items).get(10) == std.map_async(
+            helpers.square, items
+        ).get(10)
+        assert pool.starmap_async(helpers.add, pairs).get(10) == std.starmap(helpers.add, pairs)
+        assert pool.apply_async(helpers.add_kw, (1, 2), {"c": 3}).get(10) == 6
+        assert pool.apply(helpers.add_kw, (1,), {"b": 5}) == 6
+        assert pool.map(helpers.square, []) == []
+    total = 50 * 5 + 30 * 2 + 2
+    assert f"{total}/{total}" in helpers.last_bar(buf.getvalue())
+
+
+def test_async_callbacks_are_called():
+    got, errors = [], []
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        pool.map_async(helpers.square, range(5), callback=got.append).wait(10)
+        pool.map_async(helpers.fail_on, range(5), 1, error_callback=errors.append).wait(10)
+    assert got == [[0, 1, 4, 9, 16]]
+    assert len(errors) == 1 and isinstance(errors[0], ValueError)
+
+
+def test_async_get_timeout_raises_and_leaves_the_call_running():
+    with pp.ProgressPool(1, file=io.StringIO()) as pool:
+        result = pool.map_async(helpers.slow_square, [1, 2, 3], 1)
+        with pytest.raises(multiprocessing.TimeoutError):
+            pool.apply_async(helpers.stubborn, (1, 0.5)).get(timeout=0.05)
+        assert result.get(10) == [1, 4, 9]
+
+
+def test_imap_reads_an_endless_generator_lazily():
+    pulled = itertools.count()
+
+    def endless():
+        for i in pulled:
+            yield i
+
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        first = list(itertools.islice(pool.imap(helpers.square, endless()), 100))
+    assert first == [i * i for i in range(100)]
+    assert next(pulled) < 100_000  # read a bounded number of tasks ahead
+
+
+def test_progress_imap_unordered_and_total():
+    buf = io.StringIO()
+    out = sorted(pp.progress_imap(helpers.square, range(30), ordered=False, processes=2, file=buf))
+    assert out == [x * x for x in range(30)]
+    assert "30/30" in helpers.last_bar(buf.getvalue())
+
+
+def test_progress_map_default_chunksize_is_not_one_for_large_inputs():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        tasks = list(pool._tasks(_FakeJob(), helpers.square, 0, range(100_000), 100_000, None))
+    assert len(tasks) == 8
+    assert min(len(t.items) for t in tasks) > 1
+
+
+class _FakeJob:
+    id = 0
+
+
+def test_bar_keywords_pass_through_to_tqdm():
+    buf = io.StringIO()
+    pp.progress_map(helpers.square, range(10), processes=2, file=buf, desc="squares", unit="sq",
+                    tqdm_class=tqdm.auto.tqdm)
+    last = helpers.last_bar(buf.getvalue())
+    assert last.startswith("squares: 100%") and "10/10" in last and "sq/s" in last
+
+
+def test_disabled_bar_prints_nothing():
+    buf = io.StringIO()
+    assert pp.progress_map(helpers.square, range(10), processes=2, file=buf, disable=True)
+    assert buf.getvalue() == ""
+
+
+def test_monitor_snapshot_and_prompt_exit():
+    progress = pp.SharedProgress()
+    with pp.Monitor(progress, total=10, interval=30, file=io.StringIO()) as monitor:
+        snap = monitor.snapshot()
+    # The test's timeout would fire if leaving the block waited out the 30 s interval.
+    assert snap.count == 0 and snap.total == 10 and not snap.stopped and snap.eta is None
+
+
+# -- bad input: a clear error, raised before any process starts --------------------------------
+
+BAD_POOLS = [
+    (dict(processes=0), ValueError, "processes must be at least 1"),
+    (dict(processes=2.5), TypeError, "processes must be a whole number"),
+    (dict(count="bytes"), ValueError, "count must be 'items'"),
+    (dict(total=-1), ValueError, "total must be >= 0"),
+    (dict(interval=0), ValueError, "interval must be > 0"),
+    (dict(grace=-1), ValueError, "grace must be"),
+    (dict(context="threads"), ValueError, "unknown start method"),
+    (dict(initializer=5), TypeError, "initializer must be callable"),
+    (dict(maxtasksperchild=0), ValueError, "maxtasksperchild"),
+    (dict(no_such_tqdm_option=1), Exception, "no_such_tqdm_option"),
+    (dict(tqdm_class=dict), TypeError, "tqdm_class must be tqdm"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", BAD_POOLS, ids=[str(b[0]) for b in BAD_POOLS])
+def test_bad_pool_arguments_fail_before_any_process_starts(kwargs, error, message):
+    processes = kwargs.pop("processes", 2)
+    with pytest.raises(error, match=message):
+        pp.ProgressPool(processes, file=io.StringIO(), **kwargs)
+    assert multiprocessing.active_children() == []
+
+
+BAD_CALLS = [
+    (dict(fn=5), TypeError, "must be callable"),
+    (dict(chunksize=0), ValueError, "chunksize must be at least 1"),
+    (dict(timeout=0), ValueError, "timeout must be"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", BAD_CALLS, ids=[str(b[0]) for b in BAD_CALLS])
+def test_bad_call_arguments(kwargs, error, message):
+    fn = kwargs.pop("fn", helpers.square)
+    with pytest.raises(error, match=message):
+        pp.progress_map(fn, range(3), processes=1, file=io.StringIO(), **kwargs)
+
+
+def _local_function_maker():
+    def local(x):
+        return x
+
+    return local
+
+
+@pytest.mark.parametrize("fn", [lambda x: x, _local_function_maker()], ids=["lambda", "local"])
+def test_unpicklable_function_says_why_and_what_to_do(start_method, fn):
+    with pp.ProgressPool(1, context=start_method, file=io.StringIO()) as pool:
+        with pytest.raises(TypeError, match="functions travel to workers by their importable name"):
+            pool.map(fn, range(3))
+
+
+def test_methods_of_a_closed_pool_say_so():
+    pool = pp.ProgressPool(1, file=io.StringIO())
+    pool.close()
+    pool.join()
+    for call in (
+        lambda: pool.map(helpers.square, [1]),
+        lambda: pool.imap(helpers.square, [1]),
+        lambda: pool.apply_async(helpers.square, (1,)),
+        lambda: pool.starmap(helpers.add, [(1, 2)]),
+    ):
+        with pytest.raises(ValueError, match="this ProgressPool is closed"):
+            call()
+
+
+def test_shared_progress_through_task_arguments_says_how_to_pass_it(start_method):
+    progress = pp.SharedProgress(context=start_method)
+    with pytest.raises(RuntimeError, match="initializer=procprogress.worker_init"):
+        pickle.dumps(progress)
+    with pp.ProgressPool(1, context=start_method, file=io.StringIO()) as pool:
+        with pytest.raises(RuntimeError, match="cannot be sent through task arguments"):
+            pool.map(helpers.square, [progress])
+
+
+def test_monitor_rejects_bad_arguments():
+    progress = pp.SharedProgress()
+    with pytest.raises(TypeError, match="SharedProgress"):
+        pp.Monitor(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="interval must be > 0"):
+        pp.Monitor(progress, interval=-1)
+    with pytest.raises(ValueError, match="total must be >= 0"):
+        pp.Monitor(progress, total=-5)
+    with pytest.raises(tqdm.TqdmKeyError):
+        pp.Monitor(progress, bogus=1, file=io.StringIO())
