@@ -15,8 +15,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import procprogress as pp  # noqa: E402
-from tests import helpers  # noqa: E402
+import procprogress as pp
+from tests import helpers
 
 
 def main() -> None:

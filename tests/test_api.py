@@ -43,7 +43,8 @@ def test_typing_pins_the_users_view():
     pytest.importorskip("mypy")
     here = os.path.dirname(__file__)
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", os.path.join(here, "typing_user.py")],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+         os.path.join(here, "typing_user.py")],
         capture_output=True, text=True, timeout=110,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -43,7 +43,7 @@ def test_a_cancelled_pool_stays_cancelled():
 
 
 def test_timeout_cancels(start_method):
-    with pytest.raises(pp.Cancelled, match="timed out after 0.5 s") as info:
+    with pytest.raises(pp.Cancelled, match=r"timed out after 0\.5 s") as info:
         pp.progress_map(helpers.quick_then_cooperative, range(20), processes=2, chunksize=1,
                         timeout=0.5, context=start_method, file=io.StringIO())
     assert set(info.value.results) == {0, 1, 2, 3}

@@ -62,8 +62,7 @@ def test_imap_reads_an_endless_generator_lazily():
     pulled = itertools.count()
 
     def endless():
-        for i in pulled:
-            yield i
+        yield from pulled
 
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         first = list(itertools.islice(pool.imap(helpers.square, endless()), 100))
@@ -180,7 +179,7 @@ def test_methods_of_a_closed_pool_say_so():
 
 def test_shared_progress_through_task_arguments_says_how_to_pass_it(start_method):
     progress = pp.SharedProgress(context=start_method)
-    with pytest.raises(RuntimeError, match="initializer=procprogress.worker_init"):
+    with pytest.raises(RuntimeError, match=r"initializer=procprogress\.worker_init"):
         pickle.dumps(progress)
     with pp.ProgressPool(1, context=start_method, file=io.StringIO()) as pool:
         with pytest.raises(RuntimeError, match="cannot be sent through task arguments"):

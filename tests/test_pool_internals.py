@@ -1,4 +1,4 @@
-"""Canary: the CPython Pool internals ProgressPool relies on. If CPython changes them, this fails."""
+"""Canary: the CPython Pool internals that ProgressPool relies on; fails if CPython changes them."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def test_pool_has_the_private_parts_we_touch():
     finally:
         pool.terminate()
         pool.join()
+
+
+def test_a_processes_exit_code_is_kept_where_we_read_it(start_method):
+    import multiprocessing
+
+    process = multiprocessing.get_context(start_method).Process(target=helpers.square, args=(2,))
+    process.start()
+    process.join()
+    assert process._popen.returncode == 0
 
 
 def test_replacement_workers_are_watched_too():

@@ -17,8 +17,9 @@ as ``KeyboardInterrupt``.
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 
 class ProcProgressError(Exception):

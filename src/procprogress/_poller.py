@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable
 
 from tqdm import tqdm
 
@@ -92,8 +94,17 @@ class Ticker:
             self.error = exc
 
 
-class Snapshot(NamedTuple):
+@dataclass(frozen=True)
+class Snapshot:
     """A Monitor's reading at one moment.
+
+    Attributes:
+        count: progress counted so far.
+        total: the expected count, or ``None`` when unknown.
+        elapsed: seconds since the Monitor was created.
+        rate: units per second so far, or ``None`` before the first unit.
+        eta: seconds left at that rate, or ``None`` when it cannot be told.
+        stopped: whether the stop flag has been raised.
 
     .. versionadded:: 0.1
     """
@@ -267,7 +278,7 @@ class Monitor:
         """The count, total, elapsed seconds, rate per second, ETA and stop state now."""
         with self._lock:
             count = self._progress.count - self._base
-            total = self._bar.total
+            total = None if self._bar.total is None else int(self._bar.total)
         elapsed = time.monotonic() - self._start
         rate = count / elapsed if elapsed > 0 and count else None
         eta = (total - count) / rate if rate and total is not None else None

@@ -28,10 +28,11 @@ import os
 import pickle
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from multiprocessing import TimeoutError as MpTimeoutError
-from multiprocessing.pool import ExceptionWithTraceback, Pool
+from multiprocessing.pool import ExceptionWithTraceback, Pool  # type: ignore[attr-defined]
 from multiprocessing.process import BaseProcess
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple
 
 from tqdm import tqdm
 
@@ -317,7 +318,9 @@ class ProgressResult:
         """Wait until the call has finished, or ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._job.finished:
-            left = _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
+            left = _WAIT_SLICE
+            if deadline is not None:
+                left = min(left, deadline - time.monotonic())
             if left <= 0:
                 return
             self._job.wait_changed(left)
@@ -731,7 +734,7 @@ class ProgressPool(Pool):
         if self._monitor is not None:
             self._monitor.wake()
 
-    def map(  # type: ignore[override]
+    def map(
         self,
         func: Callable[[Any], Any],
         iterable: Iterable[Any],
@@ -744,7 +747,7 @@ class ProgressPool(Pool):
         job = self._start_job(func, iterable, _Kind.MAP, chunksize)
         return self._wait(job, cancel_after=_check_timeout(timeout))
 
-    def starmap(  # type: ignore[override]
+    def starmap(
         self,
         func: Callable[..., Any],
         iterable: Iterable[Iterable[Any]],
@@ -806,8 +809,11 @@ class ProgressPool(Pool):
         job.feed()
         return ProgressResult(job, single=True)
 
-    def apply(  # type: ignore[override]
-        self, func: Callable[..., Any], args: Iterable[Any] = (), kwds: Mapping[str, Any] | None = None
+    def apply(
+        self,
+        func: Callable[..., Any],
+        args: Iterable[Any] = (),
+        kwds: Mapping[str, Any] | None = None,
     ) -> Any:
         """``Pool.apply``: run one call in a worker and return its result."""
         return self.apply_async(func, args, kwds).get()
@@ -896,7 +902,7 @@ class ProgressPool(Pool):
 
     def __del__(self, *args: Any) -> None:
         if self._pool_started:  # our checks may refuse the arguments before Pool starts
-            super().__del__(*args)  # type: ignore[misc]
+            super().__del__(*args)
 
     def __enter__(self) -> ProgressPool:
         self._check_usable()
@@ -912,11 +918,20 @@ def _exit_at_once() -> None:
 
 
 def _exitcode(process: BaseProcess) -> int | None:
-    """The exit code of a process whose sentinel fired. Pool's own thread may be
-    reaping it at the same moment, so give the code up to a second to appear."""
+    """The exit code of a worker whose sentinel fired.
+
+    Pool's own thread reaps its workers as they end. Polling one at the same
+    moment is a race: under forkserver the loser of two concurrent polls records
+    255 whatever the real code. So read the code Pool's thread records
+    (``Process._popen.returncode``) and poll only if it never comes.
+    """
+    popen = getattr(process, "_popen", None)
     deadline = time.monotonic() + 1.0
-    while process.exitcode is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    while time.monotonic() < deadline:
+        code = getattr(popen, "returncode", None)
+        if code is not None:
+            return int(code)
+        time.sleep(0.002)
     return process.exitcode
 
 

@@ -78,8 +78,8 @@ class SharedProgress:
         self._raw_counter = self.counter.get_obj()
         self._raw_flag = self.stop_flag.get_obj()
         self._read_lock = threading.Lock()
-        self._last_raw = self._raw_counter.value & _MASK
-        self._unwrapped = self._last_raw
+        self._last_raw: int = self._raw_counter.value & _MASK
+        self._unwrapped: int = self._last_raw
         self.stop_reason: str | None = None
 
     # -- pickling: only while a process is being started ---------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
-from typing import Callable, Iterator
+from typing import Callable
 
 
 @contextlib.contextmanager

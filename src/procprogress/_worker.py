@@ -20,8 +20,9 @@ import operator
 import os
 import signal
 import threading
+from collections.abc import Iterable
 from types import FrameType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ._errors import Cancelled
 from ._shared import SharedProgress, wrap32
@@ -36,7 +37,7 @@ _NOT_INSTALLED_FLAG = ctypes.c_byte(0)
 # The hot path reads only these three globals.
 _tick: Callable[[], int] = itertools.count(1).__next__
 _steps: collections.deque[int] = collections.deque()
-_stop_flag: Any = _NOT_INSTALLED_FLAG
+_stop_flag: ctypes.c_byte = _NOT_INSTALLED_FLAG
 
 
 def advance(n: int = 1) -> None:
