@@ -137,3 +137,24 @@ def test_exceptions_pickle_round_trip(error):
     assert type(copy) is type(error)
     assert str(copy) == str(error)
     assert vars(copy) == vars(error)
+
+
+def test_idle_workers_killed_holding_the_task_lock_do_not_hang_terminate(start_method):
+    """An idle worker holds the task queue's read lock while it waits: kill them all."""
+    import os
+    import signal
+
+    pool = pp.ProgressPool(2, context=start_method, file=io.StringIO())
+    try:
+        assert pool.map(helpers.square, range(4)) == [0, 1, 4, 9]
+        time.sleep(0.3)  # both idle now, one of them blocked in a read holding the lock
+        for process in list(pool._watched_sentinels().values()):
+            os.kill(process.pid, signal.SIGKILL)
+        with pytest.raises(pp.WorkerLost, match=r"SIGKILL"):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                pool.map(helpers.square, range(4))
+                time.sleep(0.05)
+    finally:
+        pool.terminate()
+        pool.join()

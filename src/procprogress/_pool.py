@@ -46,6 +46,8 @@ from ._worker import install, installed, should_stop
 _JOB_SLOTS = 1024
 #: How often a waiting call checks its deadline and Ctrl-C.
 _WAIT_SLICE = 0.02
+#: How long Pool.terminate() may take on a broken pool before we free its locks.
+_TERMINATE_PATIENCE = 2.0
 #: An unsized input is cut into tasks of about this many seconds of work.
 _TARGET_TASK_SECONDS = 0.05
 
@@ -481,11 +483,12 @@ class ProgressPool(Pool):
         return True
 
     def _kill_workers(self) -> None:
-        """Kill every worker, then free the queue locks a killed worker may have held
-        (an idle worker holds the task queue's read lock while it waits; a worker
-        holds the result queue's write lock while it sends), or ``Pool.terminate()``
-        would wait for them forever. Touches ``Pool._inqueue`` and ``Pool._outqueue``.
-        Call with ``_terminating`` set, so that no new worker takes a lock."""
+        """Kill every worker, then free the queue locks a dead worker may hold (the
+        task queue's read lock, held while a worker waits for a task; the result
+        queue's write lock, held while it sends). Only for a stuck ``terminate()``:
+        killing a worker mid-read can cut a message in half. Touches
+        ``Pool._inqueue`` and ``Pool._outqueue``. Call with ``_terminating`` set,
+        so that no new worker can take a lock."""
         while True:
             with self._workers_lock:
                 live = [p for p in self._workers.values() if p.pid is not None]
@@ -876,10 +879,32 @@ class ProgressPool(Pool):
         first so that a dead worker's locks cannot hold the shutdown up.
         """
         self._terminating = True
-        if self._broken is not None:
-            self._kill_workers()
-        super().terminate()
+        if self._broken is None:
+            super().terminate()
+        else:
+            self._terminate_broken()
         self._close_monitor()
+
+    def _terminate_broken(self) -> None:
+        """``Pool.terminate()`` on a pool that lost a worker, which must not hang.
+
+        It waits forever on a queue lock that the dead worker held (an idle
+        worker holds the task queue's read lock while it waits). So run it
+        under a watchdog; if it is stuck, kill every worker and free the locks.
+        """
+        def terminate() -> None:
+            try:
+                Pool.terminate(self)
+            except Exception:  # a killed worker may have left half a message
+                pass
+
+        watched = threading.Thread(target=terminate, name="procprogress-terminate", daemon=True)
+        watched.start()
+        watched.join(_TERMINATE_PATIENCE)
+        if watched.is_alive():
+            self._kill_workers()
+            watched.join(_TERMINATE_PATIENCE)
+        # Still stuck (it should not be): leave the daemon thread, never hang the caller.
 
     def join(self) -> None:
         """Wait for the workers to exit after ``close()``, then close the bar.
