@@ -1,0 +1,233 @@
+"""Section 1: throughput of a whole map call, against plain ``Pool.map``.
+
+Every variant creates its pool, maps, and tears the pool down inside the timed
+region: the peers create their own pools, so pool creation is included for
+every variant, the baseline too. Variants that send one item per task
+(chunksize 1) run on fewer items; every variant is compared per item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing
+import re
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from benchmarks import _peers, _work
+from benchmarks._report import SKIPPED, Config, Table, Target, emit, fmt, median, ratio, round_robin
+
+BASELINE = "Pool.map (baseline)"
+
+_COUNT = re.compile(r"(\d+)/(\d+)")
+
+
+@dataclass
+class Workload:
+    key: str
+    title: str
+    fn: Callable[[int], int]
+    full: int  # items for the chunked variants
+    small: int  # items for the chunksize-1 variants
+
+
+def workloads(quick: bool) -> list[Workload]:
+    if quick:
+        return [
+            Workload("tiny", "tiny items (sq: x*x)", _work.sq, 20_000, 1_000),
+            Workload("20us", "20 us busy items", _work.busy_20us, 2_000, 500),
+            Workload("1ms", "1 ms busy items", _work.busy_1ms, 100, 100),
+        ]
+    return [
+        Workload("tiny", "tiny items (sq: x*x)", _work.sq, 1_000_000, 10_000),
+        Workload("20us", "20 us busy items", _work.busy_20us, 100_000, 10_000),
+        Workload("1ms", "1 ms busy items", _work.busy_1ms, 2_000, 2_000),
+    ]
+
+
+# -- the variants: each maps fn over items on 2 processes and returns the bar's text --------
+
+
+def _pool_map(fn: Any, items: list[int], method: str) -> str | None:
+    with multiprocessing.get_context(method).Pool(2) as pool:
+        out = pool.map(fn, items)
+    _check(out, items)
+    return None
+
+
+def _progress_map(fn: Any, items: list[int], method: str) -> str | None:
+    import procprogress
+
+    buf = io.StringIO()
+    out = procprogress.progress_map(fn, items, processes=2, context=method, file=buf)
+    _check(out, items)
+    return buf.getvalue()
+
+
+def _process_map(chunksize: int | None) -> Callable[[Any, list[int], str], str | None]:
+    def run(fn: Any, items: list[int], method: str) -> str | None:
+        from tqdm.contrib.concurrent import process_map
+
+        # ProcessPoolExecutor follows the default start method, set by the CLI.
+        buf = io.StringIO()
+        kwargs = {} if chunksize is None else {"chunksize": chunksize}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its "chunksize is not set" warning
+            out = process_map(fn, items, max_workers=2, file=buf, **kwargs)
+        _check(out, items)
+        return buf.getvalue()
+
+    return run
+
+
+def _mpire(fn: Any, items: list[int], method: str) -> str | None:
+    from mpire import WorkerPool
+
+    buf = io.StringIO()
+    with WorkerPool(n_jobs=2, start_method=method) as pool:
+        out = pool.map(fn, items, progress_bar=True, progress_bar_options={"file": buf})
+    _check(out, items)
+    return buf.getvalue()
+
+
+def _parallelbar(fn: Any, items: list[int], method: str) -> str | None:
+    from parallelbar import progress_map
+
+    # parallelbar has no file= option: its bar goes to sys.stderr, read when created.
+    buf = io.StringIO()
+    with contextlib.redirect_stderr(buf):
+        out = progress_map(fn, items, n_cpu=2, context=method)
+    _check(out, items)
+    return buf.getvalue()
+
+
+def _imap_tqdm(chunksize: int) -> Callable[[Any, list[int], str], str | None]:
+    def run(fn: Any, items: list[int], method: str) -> str | None:
+        from tqdm import tqdm
+
+        buf = io.StringIO()
+        with multiprocessing.get_context(method).Pool(2) as pool:
+            it = pool.imap(fn, items, chunksize=chunksize)
+            out = list(tqdm(it, total=len(items), file=buf))
+        _check(out, items)
+        return buf.getvalue()
+
+    return run
+
+
+def _check(out: Sequence[Any], items: list[int]) -> None:
+    if len(out) != len(items) or out[-1] != items[-1] * items[-1]:
+        raise AssertionError("a variant returned wrong results")
+
+
+@dataclass
+class Variant:
+    name: str
+    run: Callable[[Any, list[int], str], str | None]
+    small: bool = False  # runs on the workload's smaller item count
+    peer: str | None = None
+
+
+VARIANTS = [
+    Variant(BASELINE, _pool_map),
+    Variant("procprogress.progress_map", _progress_map),
+    Variant("tqdm process_map (default chunksize=1)", _process_map(None), small=True),
+    Variant("tqdm process_map (chunksize=1000)", _process_map(1000)),
+    Variant("mpire WorkerPool.map(progress_bar=True)", _mpire, peer="mpire"),
+    Variant("parallelbar progress_map", _parallelbar, peer="parallelbar"),
+    Variant("Pool.imap + tqdm (chunksize=1)", _imap_tqdm(1), small=True),
+    Variant("Pool.imap + tqdm (chunksize=1000)", _imap_tqdm(1000)),
+]
+
+
+def _bar_end(text: str | None, n: int) -> tuple[bool | None, str, int]:
+    """Whether the bar's last count is ``n``, what it showed, and how many counts it showed."""
+    if text is None:
+        return None, "", 0
+    found = _COUNT.findall(text)
+    if not found:
+        return False, "no count shown", 0
+    count, total = found[-1]
+    shown = len({c for c, _ in found})
+    return int(count) == n, f"{count}/{total}", shown
+
+
+def run(config: Config) -> tuple[list[Table], list[Target]]:
+    tables = []
+    for load in workloads(config.quick):
+        tables.append(_run_workload(load, config))
+    return tables, []
+
+
+def _run_workload(load: Workload, config: Config) -> Table:
+    present = [v for v in VARIANTS if v.peer is None or _peers.installed(v.peer)]
+    by_name = {v.name: v for v in present}
+    items = {n: list(range(n)) for n in {load.full, load.small}}
+
+    def measure(name: str) -> tuple[float, int, str | None]:
+        variant = by_name[name]
+        data = items[load.small if variant.small else load.full]
+        t0 = time.perf_counter()
+        text = variant.run(load.fn, data, config.method)
+        return time.perf_counter() - t0, len(data), text
+
+    samples = round_robin([v.name for v in present], config.rounds, measure)
+
+    table = Table(
+        f"1. Throughput: {load.title}",
+        [
+            "variant",
+            "items",
+            "median",
+            "unit",
+            "ratio vs baseline",
+            "bar ends exact?",
+            "counts shown",
+            "median s/run",
+        ],
+    )
+    per_item: dict[str, float] = {}
+    for name, runs in samples.items():
+        per_item[name] = median([s / n * 1e6 for s, n, _ in runs])  # type: ignore[misc]
+    base = per_item.get(BASELINE)
+    for variant in VARIANTS:
+        if variant.name not in samples:
+            table.add(variant.name, "—", SKIPPED, "", "", "", "", "")
+            continue
+        runs = samples[variant.name]
+        n = runs[0][1]  # type: ignore[index]
+        ends = [_bar_end(text, n) for _, _, text in runs]  # type: ignore[misc]
+        if ends[0][0] is None:
+            exact = "n/a (no bar)"
+        elif all(e[0] for e in ends):
+            exact = "yes"
+        else:
+            wrong = [e[1] for e in ends if not e[0]]
+            exact = f"**no**: ended at {wrong[0]} ({len(wrong)}/{len(ends)} runs)"
+        shown = "—" if ends[0][0] is None else fmt(median([e[2] for e in ends]))
+        table.add(
+            variant.name,
+            f"{n:,}",
+            fmt(per_item[variant.name]),
+            "us/item",
+            ratio(per_item[variant.name], base),
+            exact,
+            shown,
+            fmt(median([s for s, _, _ in runs]), 2),  # type: ignore[misc]
+        )
+    table.notes.append(
+        f"Median over {config.rounds} round(s), variants round-robin. Pool creation and "
+        "teardown are included for every variant (the peers create their own pools). "
+        '"counts shown": distinct counts the bar wrote over the run (2 = it jumped from '
+        "0 to the end)."
+    )
+    return table
+
+
+def emit_tables(tables: list[Table]) -> None:
+    for table in tables:
+        emit(table.render())
