@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import multiprocessing
 import os
 import platform
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The peers that take no context (tqdm's process_map uses ProcessPoolExecutor)
     # follow the default start method.
     multiprocessing.set_start_method(args.start_method, force=True)
+    _compile_bytecode()
     config = Config(
         quick=args.quick, rounds=args.rounds, method=args.start_method, processes=PROCESSES
     )
@@ -124,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_used = list(sys.argv[1:]) if argv is None else list(argv)
     emit("command: " + shlex.join(["python", "-m", "benchmarks", *argv_used]))
     return 0
+
+
+def _compile_bytecode() -> None:
+    """Byte-compile procprogress and these benchmarks, as ``pip install`` does for an
+    installed package (and for the peers), even where an editable install or
+    ``PYTHONDONTWRITEBYTECODE`` would leave them to be compiled by every worker."""
+    import procprogress
+
+    for package in (procprogress.__file__, __file__):
+        compileall.compile_dir(os.path.dirname(os.path.abspath(package)), quiet=1)
 
 
 def _versions() -> str:

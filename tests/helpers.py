@@ -199,3 +199,15 @@ def crash_sigkill_late(x):
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.01)
     return x
+
+
+def fail_soon_or_wait_for_stop(x):
+    """Item 0 fails after 0.3 s; the others wait (up to 20 s) for should_stop(), then
+    count one unit if they saw it."""
+    if x == 0:
+        time.sleep(0.3)
+        raise ValueError("item 0 failed")
+    stopped = wait_for_stop(20.0)
+    if stopped:
+        pp.advance()
+    return stopped

@@ -35,6 +35,34 @@ def test_cancel_skips_unstarted_items_and_keeps_finished_results(start_method):
     assert "4/40" in helpers.last_bar(buf.getvalue())
 
 
+@pytest.mark.parametrize("how", ["monitor.cancel", "progress.request_stop"])
+def test_a_stop_raised_through_the_pools_monitor_or_progress_keeps_early_returns_out(how):
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        stop = pool.monitor.cancel if how == "monitor.cancel" else pool.progress.request_stop
+        threading.Timer(0.5, stop, args=("enough",)).start()
+        with pytest.raises(pp.Cancelled) as info:
+            pool.map(helpers.quick_then_cooperative, range(40), 1)
+    assert info.value.results == {0: 0, 1: 1, 2: 2, 3: 3}
+    assert info.value.reason == "enough"
+
+
+def test_cancel_stops_items_that_never_check_the_flag(start_method):
+    """Big chunks of short items that never call should_stop(): the worker starts no
+    new item soon after the stop, and every item it finished is kept."""
+    started = time.monotonic()
+    with pp.ProgressPool(2, context=start_method, file=io.StringIO()) as pool:
+        threading.Timer(0.5, pool.cancel).start()
+        with pytest.raises(pp.Cancelled) as info:
+            pool.map(helpers.slow_square, range(20_000), 10_000)  # 2 tasks of 20 s each
+    results = info.value.results
+    assert time.monotonic() - started < 10
+    assert 0 < len(results) < 10_000
+    assert all(results[i] == i * i for i in results)
+    for first in (0, 10_000):  # each task kept a prefix of its items: nothing skipped inside
+        kept = sorted(i for i in results if first <= i < first + 10_000)
+        assert kept == list(range(first, first + len(kept)))
+
+
 def test_a_cancelled_pool_stays_cancelled():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         pool.cancel()

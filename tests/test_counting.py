@@ -153,6 +153,19 @@ def test_user_pool_terminated_after_results_leaves_no_count_behind(start_method)
     assert monitor.snapshot().count == done == progress.count
 
 
+@pytest.mark.timeout(120)
+def test_user_pools_terminated_right_after_their_results_never_hang(start_method):
+    """terminate() signals workers as they go idle: the SIGTERM that hands in the last
+    counts must end every worker, whatever the moment it arrives."""
+    ctx = multiprocessing.get_context(start_method)
+    for _ in range(20):
+        progress = pp.SharedProgress(context=ctx)
+        with ctx.Pool(2, initializer=pp.worker_init, initargs=(progress,)) as pool, \
+                pp.Monitor(progress, file=io.StringIO()) as monitor:
+            done = sum(pool.map(helpers.advance_units, [300] * 2, 1))
+        assert progress.count == monitor.snapshot().count == done
+
+
 def test_worker_init_chains_the_users_initializer(start_method):
     progress = pp.SharedProgress(context=start_method)
     ctx = multiprocessing.get_context(start_method)

@@ -110,6 +110,20 @@ def test_user_exception_cancels_the_rest_of_the_batch():
 
 
 @pytest.mark.timeout(120)
+def test_a_failing_call_stops_its_own_running_items_but_not_the_pool(start_method):
+    """should_stop() turns true in the worker running the failed call's other item;
+    the pool itself is not cancelled and takes the next call."""
+    with pp.ProgressPool(2, count="manual", context=start_method, file=io.StringIO()) as pool:
+        with pytest.raises(ValueError, match="item 0 failed"):
+            pool.map(helpers.fail_soon_or_wait_for_stop, range(2), 1)
+        deadline = time.monotonic() + 10  # item 1 would wait 20 s for a stop
+        while pool.progress.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.progress.count == 1, "item 1 never saw should_stop() turn true"
+        assert not pool.progress.stop_requested
+        assert pool.map(helpers.square, range(4), 1) == [0, 1, 4, 9]
+
+
 def test_a_pool_opened_and_closed_hundreds_of_times_never_hangs():
     for i in range(200):
         with pp.ProgressPool(2, file=io.StringIO()) as pool:

@@ -21,6 +21,7 @@ def user_code() -> None:
     count: int = progress.count
     with pp.Monitor(progress, total=count, desc="rows") as monitor:
         snap: pp.Snapshot = monitor.snapshot()
+        counted: int = snap.count
         eta: float | None = snap.eta
         monitor.cancel("enough")
     with pp.ProgressPool(2, total=10, count="manual") as pool:
@@ -31,6 +32,6 @@ def user_code() -> None:
         pass
     except pp.Cancelled as exc:
         kept: dict[int, object] = exc.results
-        print(kept, exc.completed, exc.total, exc.reason, eta, done)
+        print(kept, exc.completed, exc.total, exc.reason, eta, done, counted)
     except pp.WorkerLost as exc:
         print(exc.pid, exc.exitcode, exc.items, exc.results)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._pool import ProgressPool
 from ._shared import ContextLike
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def progress_map(

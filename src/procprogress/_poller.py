@@ -14,14 +14,14 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any, Callable
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._shared import SharedProgress
 from ._worker import FLUSH_PERIOD
+
+if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
+    from tqdm import tqdm
 
 #: The longest a Monitor's exit waits for workers to hand in their last counts.
 SETTLE_TIMEOUT = 0.5
@@ -94,8 +94,7 @@ class Ticker:
             self.error = exc
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """A Monitor's reading at one moment.
 
     Attributes:
@@ -109,7 +108,7 @@ class Snapshot:
     .. versionadded:: 0.1
     """
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, on purpose
     total: int | None
     elapsed: float
     rate: float | None
@@ -180,8 +179,8 @@ class Monitor:
         self._cancel_shown = False
         self._closed = False
         self._base = progress.count
-        self._bar: tqdm[Any] = _without_monitor_thread(tqdm_class or tqdm)(
-            total=total, **tqdm_kwargs
+        self._bar: tqdm[Any] = _without_monitor_thread(tqdm_class)(
+            total=total, **{**_BAR_DEFAULTS, **tqdm_kwargs}
         )
         self._ticker = self._make_ticker()
         self._started = False
@@ -293,13 +292,21 @@ class Monitor:
 _BAR_CLASSES: dict[type[Any], type[Any]] = {}
 
 
-def _without_monitor_thread(bar_class: type[tqdm[Any]]) -> type[tqdm[Any]]:
-    """``bar_class`` without tqdm's own monitor thread.
+#: The ticker already paces the bar (one update per ``interval``): let tqdm draw each.
+_BAR_DEFAULTS: dict[str, Any] = {"mininterval": 0, "miniters": 1}
+
+
+def _without_monitor_thread(bar_class: type[tqdm[Any]] | None) -> type[tqdm[Any]]:
+    """``bar_class`` (``tqdm.tqdm`` when ``None``) without tqdm's own monitor thread.
 
     Our ticker already refreshes the bar, and a thread alive when a pool forks
     its workers is what Python 3.12+ warns about ("use of fork() may lead to
     deadlocks").
     """
+    from tqdm import tqdm
+
+    if bar_class is None:
+        bar_class = tqdm
     if not isinstance(bar_class, type) or not issubclass(bar_class, tqdm):
         raise TypeError(f"tqdm_class must be tqdm or a subclass of it, not {bar_class!r}")
     if bar_class not in _BAR_CLASSES:

@@ -6,15 +6,15 @@
     -------------                  ----------------------     ----------------
     map(fn, items)
       splits items into tasks --- Pool task queue ----------> _run_task(task):
-      (start index, items)                                      for each item:
-                                                                  fn(item) -> results
-      _Job <-- on_outcome() <---- Pool result queue <-------   stop flag seen -> stop
-      waits in slices: done?                                    end: flush counts,
-      deadline? Ctrl-C? grace?                                       return _Outcome
-                                                              counts ---flusher---> counter
-    ticker thread (Monitor): every `interval` reads the       stop_flag <--- cancel(),
-      counter -> bar; the same wait watches every worker's       timeout, Ctrl-C
-      sentinel: a death fails every pending _Job (WorkerLost)
+      (start index, items)                                      results.extend(map(fn, items))
+      _Job <-- on_outcome() <---- Pool result queue <-------    end: flush counts,
+      waits in slices: done?                                         return _Outcome
+      deadline? Ctrl-C? grace?                                flusher thread (every 20 ms):
+                                                                counts -------> counter
+    ticker thread (Monitor): every `interval` reads the         stop flag or call's stop
+      counter -> bar; the same wait watches every worker's        byte set -> cut `items`
+      sentinel: a death fails every pending _Job (WorkerLost)   stop_flag <--- cancel(),
+                                                                  timeout, Ctrl-C, death
 
 A task returns every result it finished, even when it stops early or raises,
 so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
@@ -22,27 +22,29 @@ so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import itertools
 import os
 import pickle
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing.pool import ExceptionWithTraceback, Pool  # type: ignore[attr-defined]
 from multiprocessing.process import BaseProcess
-from typing import Any, Callable, NamedTuple
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._errors import Cancelled, WorkerLost
 from ._poller import Monitor, check_interval
 from ._shared import ContextLike, SharedProgress, resolve_context
 from ._signals import handling_sigint
-from ._worker import install, installed, should_stop
+from ._worker import install, installed
 
-#: Slots of the shared table that tells workers which calls were abandoned.
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+#: Slots of the shared table of per-call stop bytes (a call's id picks its slot).
 _JOB_SLOTS = 1024
 #: How often a waiting call checks its deadline and Ctrl-C.
 _WAIT_SLICE = 0.02
@@ -71,7 +73,7 @@ class _Task(NamedTuple):
     fn: Callable[..., Any]
     kind: _Kind
     start: int
-    items: Sequence[Any]
+    items: list[Any]
     count_items: bool
 
 
@@ -86,21 +88,21 @@ class _Outcome(NamedTuple):
 
 # -- worker side ---------------------------------------------------------------------------
 
-_abandoned_jobs: Any = None
+_call_stops: Any = None
 
 
 def _pool_worker_init(
     progress: SharedProgress,
-    abandoned: Any,
+    call_stops: Any,
     count_advances: bool,
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
 ) -> None:
-    global _abandoned_jobs
+    global _call_stops
     # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
     # the default one ends the worker at once, whatever it is running.
     install(progress, flush_on_sigterm=False, own_sigint=True, count_advances=count_advances)
-    _abandoned_jobs = abandoned.get_obj()
+    _call_stops = call_stops
     if initializer is not None:
         initializer(*initargs)
 
@@ -109,37 +111,33 @@ def _run_task(task: _Task) -> _Outcome:
     state = installed()
     if state is None:  # pragma: no cover - a pool always installs it
         raise RuntimeError("procprogress task ran in a process without worker_init")
-    abandoned = _abandoned_jobs
-    slot = task.job % _JOB_SLOTS
-    fn, kind = task.fn, task.kind
-    results: list[Any] = []
-    append = results.append
-    stopped = False
+    # The call's own stop byte: set when the call fails, so its other tasks stop.
+    call_stop = ctypes.c_byte.from_buffer(_call_stops, task.job % _JOB_SLOTS)
+    items = task.items
+    running = state.begin_task(task.id, items, call_stop, count_items=task.count_items)
     error: Any = None
     began = time.perf_counter()
-    state.begin_task(task.id, results if task.count_items else None)
     try:
-        for item in task.items:
-            if should_stop() or abandoned[slot]:
-                stopped = True
-                break
-            if kind is _Kind.MAP:
-                result = fn(item)
-            elif kind is _Kind.STAR:
-                result = fn(*item)
-            else:
-                result = fn(*item[0], **item[1])
-            if should_stop():  # it returned after the stop: not a result
-                stopped = True
-                break
-            append(result)
+        # The loop runs in C, as in Pool.map: no per-item check. The flusher thread
+        # cuts ``items`` short when a stop flag is raised; ``results`` grows as
+        # items finish, so the bar counts them while the task runs.
+        if task.kind is _Kind.MAP:
+            running.results.extend(map(task.fn, items))
+        elif task.kind is _Kind.STAR:
+            running.results.extend(itertools.starmap(task.fn, items))
+        else:
+            for args, kwds in items:
+                running.results.append(task.fn(*args, **kwds))
     except Cancelled:
-        stopped = True
+        running.stopped = True
     except BaseException as exc:
         error = _portable(exc)
     finally:
         state.end_task()
-    return _Outcome(task.id, task.start, results, error, time.perf_counter() - began, stopped)
+    seconds = time.perf_counter() - began
+    stopped = running.stopped or running.seen_stop is not None
+    results = running.results[: running.finished()]
+    return _Outcome(task.id, task.start, results, error, seconds, stopped)
 
 
 def _portable(exc: BaseException) -> Any:
@@ -432,7 +430,7 @@ class ProgressPool(Pool):
         self._broken: WorkerLost | None = None
         self._terminating = False
         self._progress = SharedProgress(context=self._context)
-        self._abandoned = self._context.Array("b", _JOB_SLOTS)
+        self._call_stops = self._context.RawArray("b", _JOB_SLOTS)  # only the parent writes
         self._explicit_total = total is not None
         monitor = Monitor(
             self._progress, total, interval=interval, tqdm_class=tqdm_class, **tqdm_kwargs
@@ -444,7 +442,7 @@ class ProgressPool(Pool):
                 _pool_worker_init,
                 (
                     self._progress,
-                    self._abandoned,
+                    self._call_stops,
                     self._count is Count.MANUAL,
                     initializer,
                     tuple(initargs),
@@ -521,12 +519,12 @@ class ProgressPool(Pool):
     def _on_worker_ended(self, process: BaseProcess) -> None:
         with self._workers_lock:
             self._workers.pop(id(process), None)
-        exitcode = _exitcode(process)
         pid = process.pid or 0
         task_id = self._progress._task_of(pid)
         self._progress._release_pid(pid)
         if self._terminating:
-            return
+            return  # ended by terminate(): not a death, and no exit code to wait for
+        exitcode = _exitcode(process)
         if exitcode == 0 and task_id < 0:
             return  # retired after maxtasksperchild, or the pool is closing
         self._break(pid, exitcode, self._items_of(task_id))
@@ -576,7 +574,8 @@ class ProgressPool(Pool):
             self._jobs.pop(job.id, None)
 
     def _abandon(self, job_id: int) -> None:
-        self._abandoned.get_obj()[job_id % _JOB_SLOTS] = 1
+        """Tell the workers to stop the items of call ``job_id``."""
+        self._call_stops[job_id % _JOB_SLOTS] = 1
 
     def _start_job(
         self,
@@ -600,7 +599,7 @@ class ProgressPool(Pool):
             self.monitor.add_total(size)
         job = _Job(self, callback=callback, error_callback=error_callback)
         job.tasks = self._tasks(job, fn, kind, iterable, size, chunksize)
-        self._abandoned.get_obj()[job.id % _JOB_SLOTS] = 0
+        self._call_stops[job.id % _JOB_SLOTS] = 0
         with self._jobs_lock:
             self._jobs[job.id] = job
         return job
@@ -892,6 +891,7 @@ class ProgressPool(Pool):
         worker holds the task queue's read lock while it waits). So run it
         under a watchdog; if it is stuck, kill every worker and free the locks.
         """
+
         def terminate() -> None:
             try:
                 Pool.terminate(self)

@@ -71,7 +71,7 @@ class SharedProgress:
         self.counter: Any = ctx.Value("i", 0)
         self.stop_flag: Any = ctx.Value("b", 0)
         self._workers: Any = ctx.Array("q", [0] * (WORKER_SLOTS * _ROW))
-        self._flush_requests: Any = ctx.Value("q", 0)
+        self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes
         self._init_reader()
 
     def _init_reader(self) -> None:
@@ -156,7 +156,7 @@ class SharedProgress:
                 if table[row * _ROW + _PID] == 0:
                     table[row * _ROW + _PID] = pid
                     table[row * _ROW + _TASK] = -1
-                    table[row * _ROW + _ANSWERED] = self._flush_requests.get_obj().value
+                    table[row * _ROW + _ANSWERED] = self._flush_requests.value
                     return row
         finally:
             lock.release()
@@ -189,8 +189,8 @@ class SharedProgress:
         """Ask every worker to hand in its counts; returns the request's number.
         Only the parent writes the number, so its own lock is enough."""
         with self._read_lock:
-            self._flush_requests.get_obj().value += 1
-            return int(self._flush_requests.get_obj().value)
+            self._flush_requests.value += 1
+            return int(self._flush_requests.value)
 
     def _pending_flushes(self, request: int) -> list[int]:
         """Pids of the workers that have not yet answered flush request ``request``."""
@@ -202,7 +202,7 @@ class SharedProgress:
         ]
 
     def _flush_request_number(self) -> int:
-        return int(self._flush_requests.get_obj().value)
+        return int(self._flush_requests.value)
 
     def _answer_flush(self, row: int, request: int) -> None:
         """Record that every count made before request ``request`` was read is flushed."""

@@ -1,23 +1,29 @@
 """Worker side: install the shared state, count progress, check the stop flag.
 
-The hot path is :func:`advance` and :func:`should_stop`. ``advance()`` never
-touches shared memory: it ticks a process-local ``itertools.count`` (one C call,
-atomic under the GIL, so threads of one worker never lose a tick) or, for steps
-other than one, appends to a ``deque`` (documented thread-safe). A flusher
-thread moves the local total into the shared counter every ``FLUSH_PERIOD``
-seconds, and the pool flushes at the end of every task, so the parent's bar is
-never more than one poll behind and no count is left behind when a task ends.
+The hot path is :func:`advance` and :func:`should_stop`, each a few bytecodes.
+``advance()`` never touches shared memory: it appends to a process-local list
+(one C call, atomic under the GIL, so threads of one worker never lose a unit)
+or, for steps other than one, to a ``deque``. ``should_stop()`` reads the
+shared stop byte through a ``memoryview`` cast to ``bool``, the cheapest read
+of shared memory Python offers.
+
+A flusher thread moves the local count into the shared counter every
+``FLUSH_PERIOD`` seconds, and a pool flushes at the end of every task, so the
+parent's bar is never more than one poll behind and no count is left behind
+when a task ends. The same thread watches the stop flags and cuts short the
+item list of the task that is running, so a pool's task loop can run in C
+with no per-item check.
 """
 
 from __future__ import annotations
 
 import collections
 import ctypes
-import itertools
 import multiprocessing
 import multiprocessing.util
 import operator
 import os
+import select
 import signal
 import threading
 from collections.abc import Iterable
@@ -27,17 +33,22 @@ from typing import Any, Callable
 from ._errors import Cancelled
 from ._shared import SharedProgress, wrap32
 
-#: How often a worker's flusher thread hands its counts to the shared counter.
+#: How often a worker's flusher thread hands its counts to the shared counter
+#: and looks at the stop flags.
 FLUSH_PERIOD = 0.02
 #: advance() refuses a step this large: the parent could not tell it from a wrap.
 MAX_STEP = 2**31
 
-_NOT_INSTALLED_FLAG = ctypes.c_byte(0)
+_ONE = 1  # small ints are cached: ``n is _ONE`` is true exactly for the int 1
+_DISCARD: Callable[[Any], None] = collections.deque(maxlen=0).append
+_NOT_INSTALLED = memoryview(b"\x00").cast("?")
+_STOPPED = memoryview(b"\x01").cast("?")
 
-# The hot path reads only these three globals.
-_tick: Callable[[], int] = itertools.count(1).__next__
-_steps: collections.deque[int] = collections.deque()
-_stop_flag: ctypes.c_byte = _NOT_INSTALLED_FLAG
+# The hot path reads only these globals.
+_ticks: list[None] = []  # one entry per advance() since the last flush
+_count_one: Callable[[Any], None] = _DISCARD  # _ticks.append where advance() counts
+_steps: collections.deque[int] = collections.deque()  # advance(n) for n != 1
+_stop_view: memoryview[bool] = _NOT_INSTALLED  # the shared stop byte, read as a bool
 
 
 def advance(n: int = 1) -> None:
@@ -58,8 +69,8 @@ def advance(n: int = 1) -> None:
 
     .. versionadded:: 0.1
     """
-    if n.__class__ is int and n == 1:
-        _tick()
+    if n is _ONE:
+        _count_one(None)
     else:
         _advance_many(n)
 
@@ -68,11 +79,13 @@ def should_stop() -> bool:
     """Whether the parent has asked the workers to stop.
 
     Check it between units of work and return early when it is true. Once
-    true it stays true for the run. ``False`` where nothing is installed.
+    true it stays true for the run. In a :class:`procprogress.ProgressPool`,
+    an item that saw it true is not a result, and the worker starts no further
+    item of that call. ``False`` where nothing is installed.
 
     .. versionadded:: 0.1
     """
-    return _stop_flag.value != 0
+    return _stop_view[0] and _saw_stop()
 
 
 def raise_if_stopped() -> None:
@@ -83,7 +96,7 @@ def raise_if_stopped() -> None:
 
     .. versionadded:: 0.1
     """
-    if _stop_flag.value != 0:
+    if _stop_view[0] and _saw_stop():
         raise Cancelled("stop requested by the parent")
 
 
@@ -103,8 +116,75 @@ def _advance_many(n: Any) -> None:
             "a step of 2**31 or more could not be told from a wrap. Call advance() once "
             "per piece of work (per chunk of a file, say) with steps below 2**31"
         )
-    if n and _stop_flag is not _NOT_INSTALLED_FLAG:  # nobody would drain them otherwise
+    if n and _count_one is not _DISCARD:  # nobody would drain them otherwise
         _steps.append(n)
+
+
+def _saw_stop() -> bool:
+    """``should_stop()`` just returned true: the running item is not a result."""
+    state = _installed
+    if state is not None:
+        state.saw_stop()
+    return True
+
+
+def _take_local_count() -> int:
+    """Remove and return every unit counted in this process since the last call."""
+    ticks = len(_ticks)
+    del _ticks[:ticks]  # units appended meanwhile stay for the next call
+    delta = ticks
+    while _steps:
+        delta += _steps.popleft()
+    return delta
+
+
+def _forget_in_child() -> None:
+    """A process forked from an installed one has no flusher: count nowhere, and
+    send no signal wake-ups to the parent's flusher."""
+    global _count_one
+    _count_one = _DISCARD
+    _ticks.clear()
+    _steps.clear()
+    state = _installed
+    if state is not None and state.sigterm_wakeups:
+        try:
+            signal.set_wakeup_fd(-1)
+        except ValueError:  # forked from a thread other than the main one
+            pass
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+class RunningTask:
+    """The items and results of the pool task running in this worker.
+
+    ``results`` grows as items finish (the pool extends it from a C-level
+    ``map``). The flusher cuts ``items`` short when the task's call or the
+    whole pool is stopped; ``seen_stop`` is the index of the first item that
+    saw the stop, from which on nothing is a result.
+    """
+
+    __slots__ = ("call_stop", "counted", "items", "results", "seen_stop", "stopped")
+
+    def __init__(self, items: list[Any], call_stop: ctypes.c_byte) -> None:
+        self.items = items
+        self.call_stop = call_stop
+        self.results: list[Any] = []
+        self.counted = 0
+        self.seen_stop: int | None = None
+        self.stopped = False
+
+    def finished(self) -> int:
+        """Items finished that are results: the ones before the first to see the stop."""
+        done = len(self.results)  # read before seen_stop: see saw_stop()
+        seen = self.seen_stop
+        return done if seen is None else min(done, seen)
+
+    def cut(self) -> None:
+        """Start no further item (the one running finishes)."""
+        self.stopped = True
+        self.items.clear()  # the list iterator of the running loop ends at its next step
 
 
 class _Installed:
@@ -113,33 +193,31 @@ class _Installed:
     def __init__(
         self, progress: SharedProgress, *, flush_on_sigterm: bool, count_advances: bool
     ) -> None:
-        global _tick, _stop_flag
+        global _count_one, _stop_view
         self.progress = progress
-        self.count_advances = count_advances
         self.pid = os.getpid()
-        self.ticks = itertools.count(1)
-        self.ticks_flushed = 0
         self.flush_lock = threading.Lock()
         self.flushing_thread: int | None = None
         self.exit_after_flush = False
-        self.live: list[Any] | None = None
-        self.live_counted = 0
+        self.task: RunningTask | None = None
+        self.count_items = False
+        self.stop_view = memoryview(progress.stop_flag.get_obj()).cast("B").cast("?")
         self.row = progress._claim_row(self.pid)
         self.stopping = threading.Event()
+        self.wake_r, self.wake_w = os.pipe()  # wakes the flusher: uninstall, signals
+        os.set_blocking(self.wake_w, False)
+        self.sigterm_wakeups = False
+        _ticks.clear()
         _steps.clear()
-        _tick = self.ticks.__next__
-        _stop_flag = progress.stop_flag.get_obj()
+        _count_one = _ticks.append if count_advances else _DISCARD
+        _stop_view = self.stop_view
         self.flusher = threading.Thread(
             target=self._flush_periodically, name="procprogress-flusher", daemon=True
         )
-        self.flusher.start()
+        _start_blocking_sigterm(self.flusher)
         multiprocessing.util.Finalize(self, self.uninstall, exitpriority=100)
         if flush_on_sigterm:
-            _install_sigterm_flush()
-
-    def ticks_so_far(self) -> int:
-        # itertools.count has no public read; its repr is "count(N)", N the next value.
-        return int(repr(self.ticks)[6:-1]) - 1
+            self.sigterm_wakeups = _install_sigterm_flush(self.wake_w)
 
     def flush(self) -> None:
         """Add every count made so far in this process to the shared counter."""
@@ -154,71 +232,107 @@ class _Installed:
 
     def _flush_locked(self) -> None:
         request = self.progress._flush_request_number()
-        ticks = self.ticks_so_far()
-        delta = ticks - self.ticks_flushed
-        while _steps:
-            delta += _steps.popleft()
-        if not self.count_advances:  # a pool counting finished items only
-            self.ticks_flushed = ticks
-            delta = 0
-        live = self.live
-        if live is not None:
-            done = len(live)
-            delta += done - self.live_counted
-            self.live_counted = done
+        delta = _take_local_count()
+        task = self.task
+        if task is not None and self.count_items:
+            done = task.finished()
+            delta += done - task.counted
+            task.counted = done
         if delta:
             lock = self.progress.counter.get_lock()
             if not lock.acquire(timeout=1.0):
                 # A worker died holding it: keep the counts for later rather than hang.
-                _steps.append(delta - (ticks - self.ticks_flushed))
+                _steps.append(delta)
                 return
             try:
                 raw = self.progress.counter.get_obj()
                 raw.value = wrap32(raw.value + delta)
             finally:
                 lock.release()
-            self.ticks_flushed = ticks
         if self.row is not None:
             self.progress._answer_flush(self.row, request)
 
     def _flush_periodically(self) -> None:
-        while not self.stopping.wait(FLUSH_PERIOD):
+        while not self.stopping.is_set():
+            if select.select([self.wake_r], [], [], FLUSH_PERIOD)[0]:
+                woken = os.read(self.wake_r, 512)
+                if int(signal.SIGTERM) in woken:
+                    _pass_sigterm_to_main_thread()
+                if self.stopping.is_set():
+                    return
             self.flush()
+            task = self.task
+            if task is not None and not task.stopped:
+                if self.stop_view[0] or task.call_stop.value:
+                    with self.flush_lock:
+                        if self.task is task:
+                            self._cut(task)
 
-    def begin_task(self, task: int, live: list[Any] | None) -> None:
-        """Mark ``task`` as running; each item appended to ``live`` counts one unit."""
+    def _cut(self, task: RunningTask) -> None:
+        """Stop ``task``: no further item starts, and ``should_stop()`` is true in
+        this worker until the task ends (its call may be stopped, not the pool)."""
+        global _stop_view
+        task.cut()
+        _stop_view = _STOPPED
+
+    # -- the pool's tasks ------------------------------------------------------------------
+
+    def begin_task(
+        self, task_id: int, items: list[Any], call_stop: ctypes.c_byte, *, count_items: bool
+    ) -> RunningTask:
+        """Start running ``items`` of pool task ``task_id``, stopped if ``call_stop`` is set.
+
+        With ``count_items``, each finished item counts one unit.
+        """
+        task = RunningTask(items, call_stop)
         with self.flush_lock:
-            self.live = live
-            self.live_counted = 0
+            self.task = task
+            self.count_items = count_items
+            if self.stop_view[0] or call_stop.value:
+                self._cut(task)
         if self.row is not None:
-            self.progress._set_task(self.row, task)
+            self.progress._set_task(self.row, task_id)
+        return task
 
     def end_task(self) -> None:
         """Hand in every count of the task, then mark the worker idle."""
+        global _stop_view
         with self.flush_lock:
             self.flushing_thread = threading.get_ident()
             try:
                 self._flush_locked()
-                self.live = None
             finally:
+                self.task = None
+                _stop_view = self.stop_view
                 self.flushing_thread = None
         if self.row is not None:
             self.progress._set_task(self.row, -1)
 
+    def saw_stop(self) -> None:
+        """The running item saw the stop: it and the items after it are not results."""
+        task = self.task
+        if task is not None and task.seen_stop is None:
+            task.seen_stop = len(task.results)
+            task.cut()
+
     def uninstall(self) -> None:
         """Stop the flusher, hand in the last counts, free the worker's row."""
-        global _tick, _stop_flag
+        global _count_one, _stop_view
         if _installed is not self:
             return
         self.stopping.set()
+        _write_nowait(self.wake_w, b"\0")
         if self.flusher.is_alive() and self.flusher is not threading.current_thread():
             self.flusher.join()
         self.flush()
         if self.row is not None:
             self.progress._release_row(self.row)
             self.row = None
-        _tick = itertools.count(1).__next__
-        _stop_flag = _NOT_INSTALLED_FLAG
+        if not self.sigterm_wakeups or _stop_sigterm_wakeups(self.wake_w):
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+        _count_one = _DISCARD
+        _stop_view = _NOT_INSTALLED
 
 
 _installed: _Installed | None = None
@@ -249,9 +363,7 @@ def install(
     if previous is not None:
         previous.uninstall()
     _installed = None
-    state = _Installed(
-        progress, flush_on_sigterm=flush_on_sigterm, count_advances=count_advances
-    )
+    state = _Installed(progress, flush_on_sigterm=flush_on_sigterm, count_advances=count_advances)
     _installed = state
     if multiprocessing.parent_process() is not None:
         _ignore_sigint(always=own_sigint)
@@ -270,17 +382,77 @@ def _ignore_sigint(*, always: bool) -> None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _install_sigterm_flush() -> None:
-    """Hand in the last counts when a pool's ``terminate()`` ends this worker."""
+def _start_blocking_sigterm(thread: threading.Thread) -> None:
+    """Start ``thread`` with SIGTERM blocked in it, so that the signal reaches the
+    main thread: only the main thread runs Python signal handlers, and one blocked
+    on a lock is woken only by a signal delivered to it. Delivered to another
+    thread, a pool's terminate() would wait forever for an idle worker."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        thread.start()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        thread.start()  # a new thread inherits the signal mask of its creator
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _install_sigterm_flush(wake_w: int) -> bool:
+    """Hand in the last counts when a pool's ``terminate()`` ends this worker.
+
+    Python runs a signal handler only in the main thread, between bytecodes: a
+    SIGTERM that arrives just before the main thread blocks on a lock (an idle
+    pool worker waiting for its next task) would never be handled, and
+    ``terminate()`` would wait forever. So the signal also writes to
+    ``wake_w`` (``signal.set_wakeup_fd``), and the flusher thread, woken by it,
+    sends SIGTERM to the main thread again, which interrupts the wait. Returns
+    whether that wake-up is ours (it is not where the program set its own).
+    """
     if threading.current_thread() is not threading.main_thread():
-        return
+        return False
     if multiprocessing.parent_process() is None:
-        return
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return False
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _on_sigterm):
+        return False  # the program's own handler: leave it alone
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    if previous != -1:  # the program's own (asyncio's, say): keep it
+        signal.set_wakeup_fd(previous)
+        return False
+    return True
+
+
+def _stop_sigterm_wakeups(wake_w: int) -> bool:
+    """Stop signals writing to ``wake_w``; returns whether it may be closed."""
+    if threading.current_thread() is not threading.main_thread():
+        return False  # only the main thread may; leave the pipe open
+    previous = signal.set_wakeup_fd(-1)
+    if previous != wake_w:  # replaced since: put the program's back
+        signal.set_wakeup_fd(previous)
+    return True
+
+
+def _pass_sigterm_to_main_thread() -> None:
+    """SIGTERM arrived (in any thread): make sure the main thread runs its handler."""
+    if not _sigterm_handled and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+
+
+def _write_nowait(fd: int, data: bytes) -> None:
+    try:
+        os.write(fd, data)
+    except OSError:  # full (the reader is far behind already) or closed
+        pass
+
+
+_sigterm_handled = False
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _sigterm_handled
+    if _sigterm_handled:
+        return  # a SIGTERM again, inside the first one's handler: let it finish
+    _sigterm_handled = True
     state = installed()
     if state is None:
         _die_by_sigterm()
