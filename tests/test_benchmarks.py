@@ -77,6 +77,8 @@ def _check_throughput(output: str, peers_expected: bool | None) -> None:
         for name in ("Pool.map (baseline)", "procprogress.progress_map"):
             assert "us/item" in rows[name], f"{title}: {name} not measured: {rows[name]}"
             assert SKIPPED not in rows[name]
+        paired = rows["progress_map / Pool.map, paired"]
+        assert "pairs, quartiles" in paired[3], f"{title}: paired ratio missing: {paired}"
         for name, module in PEER_ROWS.items():
             installed = _installed(module) if peers_expected is None else peers_expected
             if installed:
@@ -184,6 +186,11 @@ def test_quick_run_reports_every_section_and_row():
         "cancel() -> Cancelled",
         "Ctrl-C -> KeyboardInterrupt",
         "progress_map vs Pool.map on 10 items, fork",
+        "[1. throughput, tiny] progress_map vs Pool.map (median of paired ratios)",
+        "[1. throughput, 20us] progress_map ahead of every peer with a bar",
+        "[1. throughput, 1ms] progress_map's bar ends exact",
+        "max lag, monitor.snapshot().count",
+        "median lag, bar as displayed",
     ):
         assert any(what in t for t in targets), f"no target line for {what!r}"
     assert all(t.startswith(("- met: ", "- MISSED: ", "- not measured: ")) for t in targets)

@@ -192,6 +192,7 @@ class Monitor:
         self, watched: Callable[[], Mapping[int, Any]], on_ended: Callable[[Any], None]
     ) -> None:
         """Also report, within one tick, every watched process that ends (before start)."""
+        self._ticker.stop()  # never started: this only closes its pipe
         self._ticker = Ticker(
             "procprogress-pool", self._interval, self._refresh, watched=watched, on_ended=on_ended
         )

@@ -70,7 +70,8 @@ class SharedProgress:
         ctx = resolve_context(context)
         self.counter: Any = ctx.Value("i", 0)
         self.stop_flag: Any = ctx.Value("b", 0)
-        self._workers: Any = ctx.Array("q", [0] * (WORKER_SLOTS * _ROW))
+        # The worker table shares the counter's lock: one semaphore fewer to create.
+        self._workers: Any = ctx.Array("q", WORKER_SLOTS * _ROW, lock=self.counter.get_lock())
         self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes
         self._init_reader()
 
