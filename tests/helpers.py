@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 
+import tqdm
+
 import procprogress as pp
 
 
@@ -211,3 +213,27 @@ def fail_soon_or_wait_for_stop(x):
     if stopped:
         pp.advance()
     return stopped
+
+
+def raise_cancelled_at_3(x):
+    """The function itself raises Cancelled: an ordinary error, not a stop."""
+    if x == 3:
+        raise pp.Cancelled("my own reason")
+    return x
+
+
+class BrokenBar(tqdm.tqdm):
+    """A bar whose updates fail after the first one.
+
+    It fails before tqdm takes its lock: tqdm's refresh() does not release its
+    class-wide lock when display() raises, which would hang every later bar of
+    the test process, not just this one.
+    """
+
+    updates = 0
+
+    def update(self, n=1):
+        BrokenBar.updates += 1
+        if BrokenBar.updates > 1:
+            raise RuntimeError("the bar broke")
+        return super().update(n)

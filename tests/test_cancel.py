@@ -63,6 +63,17 @@ def test_cancel_stops_items_that_never_check_the_flag(start_method):
         assert kept == list(range(first, first + len(kept)))
 
 
+def test_cancel_with_many_small_tasks_queued_raises_at_once():
+    """No task is fed after the stop, so the grace period is never waited out."""
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        threading.Timer(0.3, pool.cancel).start()
+        started = time.monotonic()
+        with pytest.raises(pp.Cancelled) as info:
+            pool.map(helpers.square, range(400_000), 1)
+        assert time.monotonic() - started < 2.5  # the grace is 5 s
+        assert all(info.value.results[i] == i * i for i in info.value.results)
+
+
 def test_a_cancelled_pool_stays_cancelled():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         pool.cancel()

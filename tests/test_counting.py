@@ -81,11 +81,22 @@ def test_count_past_2_to_the_31_stays_exact(start_method):
     assert progress.count == done
 
 
+def test_bursts_past_2_to_the_32_between_reads_stay_exact(start_method):
+    """Several steps near 2**31 inside one flush, read once at the end: no wrap."""
+    big = 2**31 - 1
+    with pp.ProgressPool(
+        2, count="manual", context=start_method, interval=5, file=io.StringIO()
+    ) as pool:
+        done = sum(pool.starmap(helpers.advance_big_steps, [(3, big)] * 4, 1))
+        assert pool.progress.count == done == 12 * big
+    assert pool.monitor.snapshot().count == done
+
+
 @pytest.mark.parametrize(
     "bad, error, message",
     [
         (-1, ValueError, "only counts up"),
-        (2**31, ValueError, "too large a single step"),
+        (2**53, ValueError, "too large a single step"),
         (1.5, TypeError, "whole number"),
         ("3", TypeError, "whole number"),
         (True, TypeError, "whole number"),
@@ -104,7 +115,8 @@ def test_advance_accepts_integer_like_amounts():
 
     pp.advance(Index())
     pp.advance(0)
-    pp.advance(2**31 - 1)
+    pp.advance(2**31)
+    pp.advance(2**53 - 1)
 
 
 def test_worker_functions_run_serially_where_nothing_is_installed():

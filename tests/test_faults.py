@@ -54,8 +54,10 @@ def test_a_broken_pool_stays_broken():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         with pytest.raises(pp.WorkerLost):
             pool.map(helpers.crash_sigkill, range(20), 1)
-        with pytest.raises((pp.WorkerLost, ValueError)):
+        with pytest.raises(pp.WorkerLost):
             pool.map(helpers.square, range(5))
+        with pytest.raises(pp.WorkerLost):
+            pool.apply_async(helpers.square, (2,))
 
 
 def test_async_result_raises_worker_lost_instead_of_hanging(start_method):
@@ -172,3 +174,55 @@ def test_idle_workers_killed_holding_the_task_lock_do_not_hang_terminate(start_m
     finally:
         pool.terminate()
         pool.join()
+
+
+def test_worker_lost_keeps_what_the_other_workers_finished(start_method):
+    """Big chunks: the surviving worker's task is cut short and comes back with its
+    finished items before WorkerLost is raised."""
+    with pytest.raises(pp.WorkerLost) as info:
+        pp.progress_map(helpers.crash_sigkill_late, range(4000), processes=2,
+                        chunksize=2000, context=start_method, file=io.StringIO())
+    lost = info.value
+    survivors = [i for i in lost.results if i >= 2000]
+    assert survivors, "the other worker's finished items were thrown away"
+    assert survivors == list(range(2000, 2000 + len(survivors)))
+    assert lost.items == list(range(2000))
+
+
+def test_a_broken_bar_does_not_hide_a_dead_worker():
+    helpers.BrokenBar.updates = 0
+    with pytest.raises(RuntimeError, match="the bar broke"):  # raised again at the end
+        with pp.ProgressPool(2, interval=0.02, tqdm_class=helpers.BrokenBar,
+                             file=io.StringIO()) as pool:
+            with pytest.raises(pp.WorkerLost):
+                pool.map(helpers.crash_sigkill_late, range(20), 1)
+
+
+def test_terminate_then_join_with_calls_in_flight_never_hangs():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        pending = pool.map_async(helpers.stubborn, [5.0] * 3, 1)
+        time.sleep(0.3)
+        pool.terminate()
+        pool.join()
+        with pytest.raises(pp.Cancelled, match="the pool was terminated"):
+            pending.get(timeout=5)
+
+
+def test_a_function_raising_cancelled_itself_is_an_error_not_a_stop():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        with pytest.raises(pp.Cancelled, match="my own reason"):
+            pool.map(helpers.raise_cancelled_at_3, range(10), 10)
+        assert not pool.progress.stop_requested
+        assert pool.map(helpers.square, range(3)) == [0, 1, 4]
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_call_never_stops_a_later_one():
+    """Calls far apart in number share nothing: thousands of calls after one failed,
+    every one still returns its result."""
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        failing = pool.apply_async(helpers.fail_on, (3,), {"delay": 0})
+        later = [pool.apply_async(helpers.square, (i,)) for i in range(4200)]
+        with pytest.raises(ValueError, match="bad item 3"):
+            failing.get(timeout=30)
+        assert [r.get(timeout=60) for r in later] == [i * i for i in range(4200)]

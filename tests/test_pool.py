@@ -6,6 +6,7 @@ import io
 import itertools
 import multiprocessing
 import pickle
+import time
 
 import pytest
 import tqdm
@@ -81,7 +82,7 @@ def test_progress_map_default_chunksize_is_not_one_for_large_inputs():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         tasks = list(pool._tasks(_FakeJob(), helpers.square, 0, range(100_000), 100_000, None))
     assert len(tasks) == 8
-    assert min(len(t.items) for t in tasks) > 1
+    assert min(t.size for t in tasks) > 1
 
 
 class _FakeJob:
@@ -106,7 +107,8 @@ def test_monitor_snapshot_and_prompt_exit():
     progress = pp.SharedProgress()
     with pp.Monitor(progress, total=10, interval=30, file=io.StringIO()) as monitor:
         snap = monitor.snapshot()
-    # The test's timeout would fire if leaving the block waited out the 30 s interval.
+        leaving = time.monotonic()
+    assert time.monotonic() - leaving < 1  # it did not wait out the 30 s interval
     assert snap.count == 0 and snap.total == 10 and not snap.stopped and snap.eta is None
 
 
@@ -115,6 +117,7 @@ def test_monitor_snapshot_and_prompt_exit():
 BAD_POOLS = [
     (dict(processes=0), ValueError, "processes must be at least 1"),
     (dict(processes=2.5), TypeError, "processes must be a whole number"),
+    (dict(processes=257), ValueError, "processes must be at most 256"),
     (dict(count="bytes"), ValueError, "count must be 'items'"),
     (dict(total=-1), ValueError, "total must be >= 0"),
     (dict(interval=0), ValueError, "interval must be > 0"),
@@ -137,16 +140,36 @@ def test_bad_pool_arguments_fail_before_any_process_starts(kwargs, error, messag
 
 BAD_CALLS = [
     (dict(fn=5), TypeError, "must be callable"),
+    (dict(fn=lambda x: x), TypeError, "functions travel to workers by their importable name"),
     (dict(chunksize=0), ValueError, "chunksize must be at least 1"),
     (dict(timeout=0), ValueError, "timeout must be"),
 ]
 
 
+class _NoPool:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("a pool was started before the arguments were checked")
+
+
+@pytest.mark.parametrize("call", ["progress_map", "progress_imap"])
 @pytest.mark.parametrize("kwargs, error, message", BAD_CALLS, ids=[str(b[0]) for b in BAD_CALLS])
-def test_bad_call_arguments(kwargs, error, message):
+def test_bad_call_arguments_fail_before_any_process_starts(call, kwargs, error, message,
+                                                           monkeypatch):
+    import procprogress._map
+
+    monkeypatch.setattr(procprogress._map, "ProgressPool", _NoPool)
+    kwargs = dict(kwargs)  # the parameter table is shared by both calls
     fn = kwargs.pop("fn", helpers.square)
     with pytest.raises(error, match=message):
-        pp.progress_map(fn, range(3), processes=1, file=io.StringIO(), **kwargs)
+        getattr(pp, call)(fn, range(3), processes=1, file=io.StringIO(), **kwargs)
+
+
+def test_imap_can_be_read_after_close_as_with_pool():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        results = pool.imap(helpers.square, iter(range(60)), 4)
+        pool.close()
+        assert list(results) == [x * x for x in range(60)]
+        pool.join()
 
 
 def _local_function_maker():
@@ -170,7 +193,11 @@ def test_methods_of_a_closed_pool_say_so():
     for call in (
         lambda: pool.map(helpers.square, [1]),
         lambda: pool.imap(helpers.square, [1]),
+        lambda: pool.imap_unordered(helpers.square, [1]),
         lambda: pool.apply_async(helpers.square, (1,)),
+        lambda: pool.apply(helpers.square, (1,)),
+        lambda: pool.map_async(helpers.square, [1]),
+        lambda: pool.starmap_async(helpers.add, [(1, 2)]),
         lambda: pool.starmap(helpers.add, [(1, 2)]),
     ):
         with pytest.raises(ValueError, match="this ProgressPool is closed"):

@@ -129,7 +129,9 @@ class WorkerLost(ProcProgressError, BrokenProcessPool):
             f"worker pid {pid} died ({describe_exit(exitcode)}){held}; "
             f"{len(self.results)} finished results kept in .results. "
             "A signal exit usually means the OS killed it (SIGKILL: often out of memory) "
-            "or it crashed (SIGSEGV: a C extension); EXIT(n) means os._exit(n).",
+            "or it crashed (SIGSEGV: a C extension); EXIT(n) means os._exit(n), or for "
+            "EXIT(1) an error outside any task (in an initializer, say) whose traceback "
+            "the worker printed to stderr.",
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

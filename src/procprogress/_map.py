@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._pool import ProgressPool
+from ._pool import ProgressPool, _check_call, _check_timeout
 from ._shared import ContextLike
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ def progress_map(
 
     .. versionadded:: 0.1
     """
+    _check_call(fn, chunksize)  # before any process starts
+    _check_timeout(timeout)
     items = iterable if hasattr(iterable, "__len__") else list(iterable)
     if total is None and count == "items":
         total = len(items)  # type: ignore[arg-type]
@@ -110,9 +112,11 @@ def progress_imap(
 
     .. versionadded:: 0.1
     """
+    _check_call(fn, chunksize)  # now, not at the first next(): before any process starts
+    _check_timeout(timeout)
     if total is None and count == "items" and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
-    with ProgressPool(
+    pool = ProgressPool(
         processes,
         total=total,
         count=count,
@@ -124,6 +128,37 @@ def progress_imap(
         interval=interval,
         tqdm_class=tqdm_class,
         **tqdm_kwargs,
-    ) as pool:
+    )
+    try:
         stream = pool.imap if ordered else pool.imap_unordered
-        yield from stream(fn, iterable, chunksize, timeout=timeout)
+        results = stream(fn, iterable, chunksize, timeout=timeout)
+    except BaseException:
+        pool.terminate()
+        raise
+    return _PoolStream(pool, results)
+
+
+class _PoolStream(Iterator[Any]):
+    """``progress_imap``'s results. It owns its pool, which ends with the iteration:
+    when the results run out or fail, or the iterator is closed or collected."""
+
+    def __init__(self, pool: ProgressPool, results: Iterator[Any]) -> None:
+        self._pool = pool
+        self._results = results
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._results)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the work and the pool now."""
+        self._pool.terminate()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # at interpreter exit, perhaps: nothing left to stop
+            pass

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._shared import SharedProgress
+from ._shared import SharedProgress, pid_alive
 from ._worker import FLUSH_PERIOD
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
@@ -28,11 +28,14 @@ SETTLE_TIMEOUT = 0.5
 
 
 class Ticker:
-    """A named, non-daemon thread: ``tick()`` every ``interval``, at once on ``wake()``.
+    """A named thread: ``tick()`` every ``interval``, at once on ``wake()``.
 
     With ``watched``, the same single wait also covers process sentinels, so a
-    process that ends is reported to ``on_ended`` without waiting out the tick.
-    An exception in a callback stops the thread and is kept in ``error``.
+    process that ends is reported to ``on_ended`` without waiting out the tick;
+    ``on_tick`` runs after every wait. The first exception a callback raises is
+    kept in ``error`` for the owner to raise; a failing ``tick`` (the display) is
+    not called again, but the watching goes on, so a broken bar never hides a
+    dead worker.
     """
 
     def __init__(
@@ -43,12 +46,15 @@ class Ticker:
         *,
         watched: Callable[[], Mapping[int, Any]] | None = None,
         on_ended: Callable[[Any], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self._interval = interval
-        self._tick = tick
+        self._tick: Callable[[], None] | None = tick
         self._watched = watched
         self._on_ended = on_ended
+        self._on_tick = on_tick
         self._stopping = threading.Event()
+        self._pipe_lock = threading.Lock()  # no write to the pipe once it is closed
         self._wake_r, self._wake_w = os.pipe()
         self.error: BaseException | None = None
         # A daemon, so that a pool left unclosed cannot keep the interpreter alive at
@@ -60,10 +66,12 @@ class Ticker:
 
     def wake(self) -> None:
         """Make the thread tick now, without waiting out the interval."""
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:  # closed: the thread is gone already
-            pass
+        with self._pipe_lock:
+            if self._wake_w >= 0:
+                try:
+                    os.write(self._wake_w, b"x")
+                except BlockingIOError:  # full: it will wake anyway
+                    pass
 
     def stop(self) -> None:
         """Stop the thread and join it. Idempotent; never called from the thread."""
@@ -71,27 +79,35 @@ class Ticker:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self.wake()
             self._thread.join()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._wake_r = self._wake_w = -1
+        with self._pipe_lock:
+            for fd in (self._wake_r, self._wake_w):
+                if fd >= 0:
+                    os.close(fd)
+            self._wake_r = self._wake_w = -1
 
     def _run(self) -> None:
+        while not self._stopping.is_set():
+            sentinels = dict(self._watched()) if self._watched else {}
+            ready = wait([self._wake_r, *sentinels], timeout=self._interval)
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
+            for fd in ready:
+                if fd in sentinels and self._on_ended is not None:
+                    self._call(self._on_ended, sentinels[fd])
+            if self._on_tick is not None:
+                self._call(self._on_tick)
+            if self._tick is not None and not self._stopping.is_set():
+                if not self._call(self._tick):
+                    self._tick = None
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> bool:
         try:
-            while not self._stopping.is_set():
-                sentinels = dict(self._watched()) if self._watched else {}
-                ready = wait([self._wake_r, *sentinels], timeout=self._interval)
-                if self._wake_r in ready:
-                    os.read(self._wake_r, 4096)
-                for fd in ready:
-                    if fd in sentinels and self._on_ended is not None:
-                        self._on_ended(sentinels[fd])
-                if not self._stopping.is_set():
-                    self._tick()
+            callback(*args)
         except BaseException as exc:  # kept and raised again by the owner
-            self.error = exc
+            if self.error is None:
+                self.error = exc
+            return False
+        return True
 
 
 class Snapshot(NamedTuple):
@@ -189,12 +205,21 @@ class Monitor:
         return Ticker("procprogress-monitor", self._interval, self._refresh)
 
     def _watch_processes(
-        self, watched: Callable[[], Mapping[int, Any]], on_ended: Callable[[Any], None]
+        self,
+        watched: Callable[[], Mapping[int, Any]],
+        on_ended: Callable[[Any], None],
+        on_tick: Callable[[], None],
     ) -> None:
-        """Also report, within one tick, every watched process that ends (before start)."""
+        """Also report, within one tick, every watched process that ends, and call
+        ``on_tick`` after every wait (before start)."""
         self._ticker.stop()  # never started: this only closes its pipe
         self._ticker = Ticker(
-            "procprogress-pool", self._interval, self._refresh, watched=watched, on_ended=on_ended
+            "procprogress-pool",
+            self._interval,
+            self._refresh,
+            watched=watched,
+            on_ended=on_ended,
+            on_tick=on_tick,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -228,9 +253,12 @@ class Monitor:
         if not settled:
             self._wait_for_workers()
         with self._lock:
-            self._refresh()
-            self._bar.refresh()
-            self._bar.close()
+            try:
+                if self._ticker.error is None:  # else the bar may be what broke
+                    self._refresh()
+                    self._bar.refresh()
+            finally:
+                self._bar.close()
         if raise_errors and self._ticker.error is not None:
             raise self._ticker.error
 
@@ -238,7 +266,7 @@ class Monitor:
         request = self._progress._request_flush()
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while time.monotonic() < deadline:
-            pending = [pid for pid in self._progress._pending_flushes(request) if _alive(pid)]
+            pending = [pid for pid in self._progress._pending_flushes(request) if pid_alive(pid)]
             if not pending:
                 return
             time.sleep(FLUSH_PERIOD / 10)
@@ -317,13 +345,3 @@ def _without_monitor_thread(bar_class: type[tqdm[Any]] | None) -> type[tqdm[Any]
             {"monitor_interval": 0, "__module__": bar_class.__module__},
         )
     return _BAR_CLASSES[bar_class]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

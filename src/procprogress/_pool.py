@@ -37,19 +37,21 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._errors import Cancelled, WorkerLost
 from ._poller import Monitor, check_interval
-from ._shared import ContextLike, SharedProgress, resolve_context
+from ._shared import WORKER_SLOTS, ContextLike, SharedProgress, resolve_context
 from ._signals import handling_sigint
 from ._worker import install, installed
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-#: Slots of the shared table of per-call stop bytes (a call's id picks its slot).
-_JOB_SLOTS = 1024
+#: Slots of the shared table of stopped calls (a call's id picks its slot, and the
+#: slot holds the id + 1 of the call stopped there, so calls never stop each other).
+_JOB_SLOTS = 4096
 #: How often a waiting call checks its deadline and Ctrl-C.
 _WAIT_SLICE = 0.02
-#: How long Pool.terminate() may take on a broken pool before we free its locks.
-_TERMINATE_PATIENCE = 2.0
+#: How long Pool.terminate() may take on a broken pool before we free its locks
+#: (a healthy one takes milliseconds).
+_TERMINATE_PATIENCE = 0.5
 #: An unsized input is cut into tasks of about this many seconds of work.
 _TARGET_TASK_SECONDS = 0.05
 
@@ -70,10 +72,10 @@ class _Kind(enum.IntEnum):
 class _Task(NamedTuple):
     job: int
     id: int
-    fn: Callable[..., Any]
     kind: _Kind
     start: int
-    items: list[Any]
+    size: int
+    payload: bytes  # pickle of (fn, items): a worker that cannot load it says why
     count_items: bool
 
 
@@ -111,10 +113,15 @@ def _run_task(task: _Task) -> _Outcome:
     state = installed()
     if state is None:  # pragma: no cover - a pool always installs it
         raise RuntimeError("procprogress task ran in a process without worker_init")
-    # The call's own stop byte: set when the call fails, so its other tasks stop.
-    call_stop = ctypes.c_byte.from_buffer(_call_stops, task.job % _JOB_SLOTS)
-    items = task.items
-    running = state.begin_task(task.id, items, call_stop, count_items=task.count_items)
+    try:
+        fn, items = pickle.loads(task.payload)
+    except Exception as exc:
+        return _Outcome(task.id, task.start, [], _portable(_load_error(exc)), 0.0, False)
+    # The call's slot in the table of stopped calls: set when the call fails.
+    call_stop = ctypes.c_longlong.from_buffer(_call_stops, (task.job % _JOB_SLOTS) * 8)
+    running = state.begin_task(
+        task.id, items, call_stop, task.job + 1, count_items=task.count_items
+    )
     error: Any = None
     began = time.perf_counter()
     try:
@@ -122,14 +129,17 @@ def _run_task(task: _Task) -> _Outcome:
         # cuts ``items`` short when a stop flag is raised; ``results`` grows as
         # items finish, so the bar counts them while the task runs.
         if task.kind is _Kind.MAP:
-            running.results.extend(map(task.fn, items))
+            running.results.extend(map(fn, items))
         elif task.kind is _Kind.STAR:
-            running.results.extend(itertools.starmap(task.fn, items))
+            running.results.extend(itertools.starmap(fn, items))
         else:
             for args, kwds in items:
-                running.results.append(task.fn(*args, **kwds))
-    except Cancelled:
-        running.stopped = True
+                running.results.append(fn(*args, **kwds))
+    except Cancelled as exc:
+        if running.stop_asked():
+            running.stopped = True  # raise_if_stopped(): the item ends, not the call
+        else:
+            error = _portable(exc)  # raised by the function itself: an ordinary error
     except BaseException as exc:
         error = _portable(exc)
     finally:
@@ -138,6 +148,15 @@ def _run_task(task: _Task) -> _Outcome:
     stopped = running.stopped or running.seen_stop is not None
     results = running.results[: running.finished()]
     return _Outcome(task.id, task.start, results, error, seconds, stopped)
+
+
+def _load_error(exc: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"a worker could not load its task ({type(exc).__name__}: {exc}). Workers find the "
+        "function, and the classes of its arguments, by their importable names: under "
+        "spawn and forkserver, define them in a module the workers can import, not in "
+        "the __main__ of 'python -c', a notebook or the REPL"
+    )
 
 
 def _portable(exc: BaseException) -> Any:
@@ -163,12 +182,18 @@ class _Job:
         self,
         pool: ProgressPool,
         *,
+        auto_feed: bool,
         callback: Callable[[Any], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
     ) -> None:
         self.pool = pool
         self.id = next(pool._job_ids)
         self.tasks: Iterator[_Task] = iter(())
+        # With auto_feed (a materialized input), each outcome feeds the next task
+        # from the result thread; a lazy input is read only by its consumer.
+        self.auto_feed = auto_feed
+        self.limit = 2 * pool._processes + 1  # tasks in flight at most
+        self._feeding = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
         self.in_flight: dict[int, _Task] = {}
         self.exhausted = False
@@ -182,25 +207,38 @@ class _Job:
 
     # feeding (caller thread)
 
-    def feed(self, limit: int | None = None) -> None:
-        """Submit tasks until ``limit`` are in flight or the input runs out."""
-        while True:
-            with self._changed:
-                if self.exhausted or self.error is not None:
+    def feed(self, *, unlimited: bool = False) -> None:
+        """Submit tasks until ``limit`` are in flight (or all, ``unlimited``), the
+        input runs out, or the call or the pool is stopped."""
+        with self._feeding:
+            while True:
+                with self._changed:
+                    if self.exhausted or self.error is not None:
+                        return
+                    if self.pool._stopping():
+                        # Feed no more: the tasks in flight, cut short, end the call.
+                        self.exhausted = self.stopped = True
+                        finished_now = self._check_finished()
+                        break
+                    if not unlimited and len(self.in_flight) >= self.limit:
+                        return
+                try:
+                    task = next(self.tasks, None)
+                except Exception as exc:  # the input, or pickling the task, failed
+                    self.fail(exc)
                     return
-                if limit is not None and len(self.in_flight) >= limit:
-                    return
-            task = next(self.tasks, None)
-            with self._changed:
-                if task is None:
-                    self.exhausted = True
-                else:
-                    self.in_flight[task.id] = task
-                finished_now = self._check_finished()
-            if finished_now:
-                self._run_callbacks()
-            if task is not None:
-                self.pool._submit(task, self)
+                with self._changed:
+                    if task is None:
+                        self.exhausted = True
+                    else:
+                        self.in_flight[task.id] = task
+                    finished_now = self._check_finished()
+                if finished_now:
+                    self._run_callbacks()
+                if task is not None:
+                    self.pool._submit(task, self)
+        if finished_now:
+            self._run_callbacks()
 
     # outcomes (Pool's result thread, the ticker thread)
 
@@ -214,6 +252,17 @@ class _Job:
             self.stopped = self.stopped or outcome.stopped
             if outcome.error is not None:
                 self._fail_locked(outcome.error)
+            finished_now = self._check_finished()
+        if finished_now:
+            self._run_callbacks()
+        elif self.auto_feed:
+            self.feed()
+
+    def drop(self, task_id: int) -> None:
+        """Forget task ``task_id``: its worker died, it will never answer."""
+        with self._changed:
+            self.in_flight.pop(task_id, None)
+            self.stopped = True
             finished_now = self._check_finished()
         if finished_now:
             self._run_callbacks()
@@ -260,7 +309,10 @@ class _Job:
         if self.error is not None:
             return self.error
         if self.stopped or not self._finished:
-            return self.pool._stop_error(self)
+            error = self.pool._stop_error(self)
+            if error is None and self.stopped:  # never return part of the results as all
+                return RuntimeError("procprogress: a call stopped without a cause (a bug)")
+            return error
         return None
 
     @property
@@ -408,7 +460,7 @@ class ProgressPool(Pool):
         self._processes = _check_processes(processes)
         self._count = _check_count(count)
         self._grace = _check_grace(grace)
-        check_interval(interval)
+        self._interval = check_interval(interval)
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, not {initializer!r}")
         if maxtasksperchild is not None and (
@@ -430,12 +482,15 @@ class ProgressPool(Pool):
         self._broken: WorkerLost | None = None
         self._terminating = False
         self._progress = SharedProgress(context=self._context)
-        self._call_stops = self._context.RawArray("b", _JOB_SLOTS)  # only the parent writes
+        self._call_stops = self._context.RawArray("q", _JOB_SLOTS)  # only the parent writes
+        self._broken_at = 0.0
         self._explicit_total = total is not None
         monitor = Monitor(
             self._progress, total, interval=interval, tqdm_class=tqdm_class, **tqdm_kwargs
         )
-        monitor._watch_processes(self._watched_sentinels, self._on_worker_ended)
+        monitor._watch_processes(
+            self._watched_sentinels, self._on_worker_ended, self._fail_overdue_jobs
+        )
         try:
             super().__init__(
                 self._processes,
@@ -527,7 +582,7 @@ class ProgressPool(Pool):
         exitcode = _exitcode(process)
         if exitcode == 0 and task_id < 0:
             return  # retired after maxtasksperchild, or the pool is closing
-        self._break(pid, exitcode, self._items_of(task_id))
+        self._break(pid, exitcode, task_id)
 
     def _items_of(self, task_id: int) -> list[int]:
         with self._jobs_lock:
@@ -535,13 +590,26 @@ class ProgressPool(Pool):
         for job in jobs:
             task = job.in_flight.get(task_id)
             if task is not None:
-                return list(range(task.start, task.start + len(task.items)))
+                return list(range(task.start, task.start + task.size))
         return []
 
-    def _break(self, pid: int, exitcode: int | None, items: list[int]) -> None:
+    def _break(self, pid: int, exitcode: int | None, task_id: int) -> None:
+        """A worker died: stop every call. Each raises WorkerLost once the tasks the
+        other workers hold come back, cut short, with their finished items (or after
+        one poll interval, whichever is first: see _fail_overdue_jobs)."""
         if self._broken is None:
-            self._broken = WorkerLost(pid, exitcode, items=items)
+            self._broken = WorkerLost(pid, exitcode, items=self._items_of(task_id))
+            self._broken_at = time.monotonic()
         self._progress.request_stop(f"worker pid {pid} died")
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.drop(task_id)
+
+    def _fail_overdue_jobs(self) -> None:
+        """After a death, fail the calls still waiting for tasks (ticker thread)."""
+        if self._broken is None or time.monotonic() - self._broken_at < self._interval:
+            return
         with self._jobs_lock:
             jobs = list(self._jobs.values())
         for job in jobs:
@@ -567,7 +635,10 @@ class ProgressPool(Pool):
 
         with self._jobs_lock:
             self._outstanding += 1
-        super().apply_async(_run_task, (task,), callback=answered, error_callback=answered)
+        try:
+            super().apply_async(_run_task, (task,), callback=answered, error_callback=answered)
+        except ValueError as exc:  # Pool was closed or terminated meanwhile
+            answered(exc)
 
     def _forget(self, job: _Job) -> None:
         with self._jobs_lock:
@@ -575,7 +646,12 @@ class ProgressPool(Pool):
 
     def _abandon(self, job_id: int) -> None:
         """Tell the workers to stop the items of call ``job_id``."""
-        self._call_stops[job_id % _JOB_SLOTS] = 1
+        self._call_stops[job_id % _JOB_SLOTS] = job_id + 1
+
+    def _stopping(self) -> bool:
+        """Whether calls must take no more work: the pool was stopped, broke, or is
+        being terminated."""
+        return self._terminating or self._broken is not None or self._progress.stop_requested
 
     def _start_job(
         self,
@@ -589,17 +665,14 @@ class ProgressPool(Pool):
         materialize: bool = True,
     ) -> _Job:
         self._check_usable()
-        _check_function(fn)
-        if chunksize is not None:
-            _check_chunksize(chunksize)
+        _check_call(fn, chunksize)
         if materialize and not hasattr(iterable, "__len__"):
             iterable = list(iterable)
         size = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
         if size is not None and self._count is Count.ITEMS and not self._explicit_total:
             self.monitor.add_total(size)
-        job = _Job(self, callback=callback, error_callback=error_callback)
+        job = _Job(self, auto_feed=materialize, callback=callback, error_callback=error_callback)
         job.tasks = self._tasks(job, fn, kind, iterable, size, chunksize)
-        self._call_stops[job.id % _JOB_SLOTS] = 0
         with self._jobs_lock:
             self._jobs[job.id] = job
         return job
@@ -624,7 +697,8 @@ class ProgressPool(Pool):
             items = list(itertools.islice(it, chunksize or _adaptive_chunksize(job)))
             if not items:
                 return
-            yield _Task(job.id, next(self._task_ids), fn, kind, start, items, count_items)
+            payload = pickle.dumps((fn, items), pickle.HIGHEST_PROTOCOL)
+            yield _Task(job.id, next(self._task_ids), kind, start, len(items), payload, count_items)
             start += len(items)
 
     # -- waiting -----------------------------------------------------------------------------
@@ -639,6 +713,11 @@ class ProgressPool(Pool):
                 self._progress.stop_reason,
                 completed=snapshot.count,
                 total=snapshot.total,
+                results=job.results_by_index() if job is not None else {},
+            )
+        if self._terminating:
+            return Cancelled(
+                "the pool was terminated",
                 results=job.results_by_index() if job is not None else {},
             )
         return None
@@ -670,7 +749,7 @@ class ProgressPool(Pool):
         with handling_sigint(on_sigint):
             while True:
                 try:
-                    job.feed(2 * self._processes + 1)
+                    job.feed()
                     if job.finished or (until is not None and until()):
                         break
                     now = time.monotonic()
@@ -696,8 +775,6 @@ class ProgressPool(Pool):
             return []
         error = job.ending_error()
         if error is not None:
-            if isinstance(error, WorkerLost):
-                self._terminate_workers()
             raise error
         return job.ordered_results()
 
@@ -705,6 +782,8 @@ class ProgressPool(Pool):
         self.terminate()
 
     def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise self._lost(None)
         if not self._pool_is_running():
             raise ValueError(
                 "this ProgressPool is closed: it takes no work after close(), terminate() "
@@ -746,8 +825,9 @@ class ProgressPool(Pool):
     ) -> list[Any]:
         """``Pool.map``, with a live bar. ``timeout`` cancels the call after that many
         seconds (raising :class:`procprogress.Cancelled` with the finished results)."""
+        cancel_after = _check_timeout(timeout)
         job = self._start_job(func, iterable, _Kind.MAP, chunksize)
-        return self._wait(job, cancel_after=_check_timeout(timeout))
+        return self._wait(job, cancel_after=cancel_after)
 
     def starmap(
         self,
@@ -758,8 +838,9 @@ class ProgressPool(Pool):
         timeout: float | None = None,
     ) -> list[Any]:
         """``Pool.starmap``, with a live bar and an optional cancelling ``timeout``."""
+        cancel_after = _check_timeout(timeout)
         job = self._start_job(func, iterable, _Kind.STAR, chunksize)
-        return self._wait(job, cancel_after=_check_timeout(timeout))
+        return self._wait(job, cancel_after=cancel_after)
 
     def map_async(  # type: ignore[override]
         self,
@@ -833,8 +914,9 @@ class ProgressPool(Pool):
         The input is read lazily, a bounded number of tasks ahead, so an endless
         generator works. With no ``chunksize``, tasks grow to about 50 ms of work.
         """
+        timeout = _check_timeout(timeout)
         job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
-        return self._stream(job, ordered=True, timeout=_check_timeout(timeout))
+        return self._stream(job, ordered=True, timeout=timeout)
 
     def imap_unordered(  # type: ignore[override]
         self,
@@ -845,8 +927,9 @@ class ProgressPool(Pool):
         timeout: float | None = None,
     ) -> Iterator[Any]:
         """``Pool.imap_unordered``: results as they become ready, read lazily."""
+        timeout = _check_timeout(timeout)
         job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
-        return self._stream(job, ordered=False, timeout=_check_timeout(timeout))
+        return self._stream(job, ordered=False, timeout=timeout)
 
     def _stream(self, job: _Job, *, ordered: bool, timeout: float | None) -> Iterator[Any]:
         started = time.monotonic()
@@ -882,7 +965,18 @@ class ProgressPool(Pool):
             super().terminate()
         else:
             self._terminate_broken()
+        self._end_unfinished_jobs()
         self._close_monitor()
+
+    def _end_unfinished_jobs(self) -> None:
+        """After terminate(): no task will answer, so end every call still open."""
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+            self._outstanding = 0
+        for job in jobs:
+            ended = self._stop_error(job)
+            assert ended is not None  # _terminating is set
+            job.fail(ended)
 
     def _terminate_broken(self) -> None:
         """``Pool.terminate()`` on a pool that lost a worker, which must not hang.
@@ -906,6 +1000,19 @@ class ProgressPool(Pool):
             watched.join(_TERMINATE_PATIENCE)
         # Still stuck (it should not be): leave the daemon thread, never hang the caller.
 
+    def close(self) -> None:
+        """Take no more work; the calls already made run to the end (``join()`` waits).
+
+        As with ``Pool``, whose ``imap`` reads its whole input at once, the rest
+        of every open ``imap`` input is read now.
+        """
+        if self._pool_is_running():
+            with self._jobs_lock:
+                jobs = list(self._jobs.values())
+            for job in jobs:
+                job.feed(unlimited=True)
+        super().close()
+
     def join(self) -> None:
         """Wait for the workers to exit after ``close()``, then close the bar.
 
@@ -914,7 +1021,7 @@ class ProgressPool(Pool):
         """
         if self._pool_is_running():
             raise ValueError("join() needs close() or terminate() first")
-        while self._outstanding and self._broken is None:
+        while self._outstanding and self._broken is None and not self._terminating:
             time.sleep(_WAIT_SLICE)
         if self._broken is not None:
             self.terminate()
@@ -978,6 +1085,11 @@ def _check_processes(processes: object) -> int:
         raise TypeError(f"processes must be a whole number, not {processes!r}")
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}; None uses every CPU")
+    if processes > WORKER_SLOTS:
+        raise ValueError(
+            f"processes must be at most {WORKER_SLOTS} (the shared worker table's size), "
+            f"got {processes}; more processes than cores rarely helps CPU-bound work"
+        )
     return processes
 
 
@@ -1010,6 +1122,13 @@ def _check_chunksize(chunksize: object) -> None:
         raise TypeError(f"chunksize must be a whole number or None, not {chunksize!r}")
     if chunksize < 1:
         raise ValueError(f"chunksize must be at least 1, got {chunksize}; None picks one for you")
+
+
+def _check_call(fn: object, chunksize: object) -> None:
+    """Check a call's function and chunksize (``None`` picks one)."""
+    _check_function(fn)
+    if chunksize is not None:
+        _check_chunksize(chunksize)
 
 
 def _check_function(fn: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from multiprocessing.context import BaseContext, get_spawning_popen
 from typing import Any, Union
@@ -53,11 +54,12 @@ class SharedProgress:
     (``pool.map(f, [progress, ...])``) raises ``RuntimeError``, because shared
     memory cannot be pickled into a running worker.
 
-    The counter is a ``Value('i')``: 32 bits. The count read in the parent stays
-    exact past 2**31 (a bar in bytes over a large file) because the parent
-    unwraps it: it is exact as long as fewer than 2**31 units arrive between two
-    reads of :attr:`count`. A :class:`procprogress.Monitor` reads it every
-    ``interval``; ``advance()`` refuses a single step of 2**31 or more.
+    The counter is a ``Value('i')``, 32 bits: it holds the count modulo 2**32
+    (as a signed number). Workers also add every unit to a 64-bit total under
+    the counter's lock, and :attr:`count` reads that: exact up to 2**63, however
+    fast units arrive and however rarely it is read (a bar in bytes over a
+    large file stays exact). Count through :func:`procprogress.advance`; an
+    increment written straight to ``counter`` is not in :attr:`count`.
 
     Args:
         context: the ``multiprocessing`` context (or start-method name) whose
@@ -73,14 +75,12 @@ class SharedProgress:
         # The worker table shares the counter's lock: one semaphore fewer to create.
         self._workers: Any = ctx.Array("q", WORKER_SLOTS * _ROW, lock=self.counter.get_lock())
         self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes
+        self._total: Any = ctx.RawValue("q", 0)  # written under the counter's lock
         self._init_reader()
 
     def _init_reader(self) -> None:
-        self._raw_counter = self.counter.get_obj()
         self._raw_flag = self.stop_flag.get_obj()
         self._read_lock = threading.Lock()
-        self._last_raw: int = self._raw_counter.value & _MASK
-        self._unwrapped: int = self._last_raw
         self.stop_reason: str | None = None
 
     # -- pickling: only while a process is being started ---------------------------------
@@ -98,6 +98,7 @@ class SharedProgress:
             "stop_flag": self.stop_flag,
             "workers": self._workers,
             "flush_requests": self._flush_requests,
+            "total": self._total,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -105,21 +106,32 @@ class SharedProgress:
         self.stop_flag = state["stop_flag"]
         self._workers = state["workers"]
         self._flush_requests = state["flush_requests"]
+        self._total = state["total"]
         self._init_reader()
 
     # -- parent side ----------------------------------------------------------------------
 
     @property
     def count(self) -> int:
-        """The progress counted so far, read without taking the counter's lock.
+        """The progress counted so far, exact, read without taking the counter's lock.
 
-        Never blocks, even if a worker died holding the lock. Thread-safe.
+        Never blocks, even if a worker died holding the lock. Thread-safe: one
+        aligned 64-bit read.
         """
-        raw = self._raw_counter.value & _MASK
-        with self._read_lock:
-            self._unwrapped += (raw - self._last_raw) & _MASK
-            self._last_raw = raw
-            return self._unwrapped
+        return int(self._total.value)
+
+    def _add(self, delta: int) -> bool:
+        """Add ``delta`` units (worker side); ``False`` if the lock stayed taken."""
+        lock = self.counter.get_lock()
+        if not lock.acquire(timeout=1.0):
+            return False  # a worker died holding it: the caller keeps the units
+        try:
+            raw = self.counter.get_obj()
+            raw.value = wrap32(raw.value + delta)
+            self._total.value += delta
+        finally:
+            lock.release()
+        return True
 
     def request_stop(self, reason: str | None = None) -> None:
         """Raise the stop flag. It stays raised: every later check sees it.
@@ -153,12 +165,19 @@ class SharedProgress:
             return None  # a worker died holding it: count on, without a row
         try:
             table = self._workers.get_obj()
-            for row in range(WORKER_SLOTS):
-                if table[row * _ROW + _PID] == 0:
-                    table[row * _ROW + _PID] = pid
-                    table[row * _ROW + _TASK] = -1
-                    table[row * _ROW + _ANSWERED] = self._flush_requests.value
-                    return row
+            holders = [table[row * _ROW + _PID] for row in range(WORKER_SLOTS)]
+            # A free row, or else one that no one freed: its worker was killed (by a
+            # user pool's terminate(), say). Free rows first, so the row of a worker
+            # that just died keeps its task until the parent has read it.
+            free = [row for row, holder in enumerate(holders) if holder == 0]
+            if not free:
+                free = [row for row, h in enumerate(holders) if h != pid and not pid_alive(h)]
+            if free:
+                row = free[0]
+                table[row * _ROW + _PID] = pid
+                table[row * _ROW + _TASK] = -1
+                table[row * _ROW + _ANSWERED] = self._flush_requests.value
+                return row
         finally:
             lock.release()
         return None
@@ -208,3 +227,14 @@ class SharedProgress:
     def _answer_flush(self, row: int, request: int) -> None:
         """Record that every count made before request ``request`` was read is flushed."""
         self._workers.get_obj()[row * _ROW + _ANSWERED] = request
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie counts: its row is freed when reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

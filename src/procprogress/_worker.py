@@ -31,13 +31,13 @@ from types import FrameType
 from typing import Any, Callable
 
 from ._errors import Cancelled
-from ._shared import SharedProgress, wrap32
+from ._shared import SharedProgress
 
 #: How often a worker's flusher thread hands its counts to the shared counter
 #: and looks at the stop flags.
 FLUSH_PERIOD = 0.02
-#: advance() refuses a step this large: the parent could not tell it from a wrap.
-MAX_STEP = 2**31
+#: advance() refuses a step this large: the 64-bit total would soon overflow.
+MAX_STEP = 2**53
 
 _ONE = 1  # small ints are cached: ``n is _ONE`` is true exactly for the int 1
 _DISCARD: Callable[[Any], None] = collections.deque(maxlen=0).append
@@ -61,11 +61,11 @@ def advance(n: int = 1) -> None:
     still runs serially.
 
     Args:
-        n: a whole number of units, ``0 <= n < 2**31``.
+        n: a whole number of units, ``0 <= n < 2**53``.
 
     Raises:
         TypeError: ``n`` is not a whole number.
-        ValueError: ``n`` is negative, or 2**31 or more (split it into steps).
+        ValueError: ``n`` is negative, or 2**53 or more.
 
     .. versionadded:: 0.1
     """
@@ -112,9 +112,9 @@ def _advance_many(n: Any) -> None:
         raise ValueError(f"advance() only counts up; got {n}. Pass the units done, >= 0")
     if n >= MAX_STEP:
         raise ValueError(
-            f"advance({n}) is too large a single step: the shared counter is 32 bits and "
-            "a step of 2**31 or more could not be told from a wrap. Call advance() once "
-            "per piece of work (per chunk of a file, say) with steps below 2**31"
+            f"advance({n}) is too large a single step: the count is kept in 64 bits, "
+            "and steps of 2**53 or more would soon overflow it. Count in a coarser unit "
+            "(kilobytes rather than bytes, say)"
         )
     if n and _count_one is not _DISCARD:  # nobody would drain them otherwise
         _steps.append(n)
@@ -165,11 +165,28 @@ class RunningTask:
     saw the stop, from which on nothing is a result.
     """
 
-    __slots__ = ("call_stop", "counted", "items", "results", "seen_stop", "stopped")
+    __slots__ = (
+        "call_id",
+        "call_stop",
+        "counted",
+        "items",
+        "pool_stop",
+        "results",
+        "seen_stop",
+        "stopped",
+    )
 
-    def __init__(self, items: list[Any], call_stop: ctypes.c_byte) -> None:
+    def __init__(
+        self,
+        items: list[Any],
+        pool_stop: memoryview[bool],
+        call_stop: ctypes.c_longlong,
+        call_id: int,
+    ) -> None:
         self.items = items
+        self.pool_stop = pool_stop
         self.call_stop = call_stop
+        self.call_id = call_id
         self.results: list[Any] = []
         self.counted = 0
         self.seen_stop: int | None = None
@@ -180,6 +197,10 @@ class RunningTask:
         done = len(self.results)  # read before seen_stop: see saw_stop()
         seen = self.seen_stop
         return done if seen is None else min(done, seen)
+
+    def stop_asked(self) -> bool:
+        """Whether the pool, or this task's call, was asked to stop."""
+        return bool(self.pool_stop[0]) or self.call_stop.value == self.call_id
 
     def cut(self) -> None:
         """Start no further item (the one running finishes)."""
@@ -197,7 +218,7 @@ class _Installed:
         self.progress = progress
         self.pid = os.getpid()
         self.flush_lock = threading.Lock()
-        self.flushing_thread: int | None = None
+        self.main_in_flush = False  # a SIGTERM handler must not wait for its own thread
         self.exit_after_flush = False
         self.task: RunningTask | None = None
         self.count_items = False
@@ -221,13 +242,16 @@ class _Installed:
 
     def flush(self) -> None:
         """Add every count made so far in this process to the shared counter."""
-        with self.flush_lock:
-            self.flushing_thread = threading.get_ident()
-            try:
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            self.main_in_flush = True  # before the lock: a SIGTERM may come at any point
+        try:
+            with self.flush_lock:
                 self._flush_locked()
-            finally:
-                self.flushing_thread = None
-        if self.exit_after_flush and threading.current_thread() is threading.main_thread():
+        finally:
+            if in_main:
+                self.main_in_flush = False
+        if self.exit_after_flush and in_main:
             _die_by_sigterm()
 
     def _flush_locked(self) -> None:
@@ -238,17 +262,9 @@ class _Installed:
             done = task.finished()
             delta += done - task.counted
             task.counted = done
-        if delta:
-            lock = self.progress.counter.get_lock()
-            if not lock.acquire(timeout=1.0):
-                # A worker died holding it: keep the counts for later rather than hang.
-                _steps.append(delta)
-                return
-            try:
-                raw = self.progress.counter.get_obj()
-                raw.value = wrap32(raw.value + delta)
-            finally:
-                lock.release()
+        if delta and not self.progress._add(delta):
+            _steps.append(delta)  # a worker died holding the lock: keep them for later
+            return
         if self.row is not None:
             self.progress._answer_flush(self.row, request)
 
@@ -262,11 +278,10 @@ class _Installed:
                     return
             self.flush()
             task = self.task
-            if task is not None and not task.stopped:
-                if self.stop_view[0] or task.call_stop.value:
-                    with self.flush_lock:
-                        if self.task is task:
-                            self._cut(task)
+            if task is not None and not task.stopped and task.stop_asked():
+                with self.flush_lock:
+                    if self.task is task:
+                        self._cut(task)
 
     def _cut(self, task: RunningTask) -> None:
         """Stop ``task``: no further item starts, and ``should_stop()`` is true in
@@ -278,17 +293,24 @@ class _Installed:
     # -- the pool's tasks ------------------------------------------------------------------
 
     def begin_task(
-        self, task_id: int, items: list[Any], call_stop: ctypes.c_byte, *, count_items: bool
+        self,
+        task_id: int,
+        items: list[Any],
+        call_stop: ctypes.c_longlong,
+        call_id: int,
+        *,
+        count_items: bool,
     ) -> RunningTask:
-        """Start running ``items`` of pool task ``task_id``, stopped if ``call_stop`` is set.
+        """Start running ``items`` of pool task ``task_id``: stopped at once, or later,
+        when the pool's flag is raised or ``call_stop`` holds ``call_id``.
 
         With ``count_items``, each finished item counts one unit.
         """
-        task = RunningTask(items, call_stop)
+        task = RunningTask(items, self.stop_view, call_stop, call_id)
         with self.flush_lock:
             self.task = task
             self.count_items = count_items
-            if self.stop_view[0] or call_stop.value:
+            if task.stop_asked():
                 self._cut(task)
         if self.row is not None:
             self.progress._set_task(self.row, task_id)
@@ -298,13 +320,11 @@ class _Installed:
         """Hand in every count of the task, then mark the worker idle."""
         global _stop_view
         with self.flush_lock:
-            self.flushing_thread = threading.get_ident()
             try:
                 self._flush_locked()
             finally:
                 self.task = None
                 _stop_view = self.stop_view
-                self.flushing_thread = None
         if self.row is not None:
             self.progress._set_task(self.row, -1)
 
@@ -317,9 +337,9 @@ class _Installed:
 
     def uninstall(self) -> None:
         """Stop the flusher, hand in the last counts, free the worker's row."""
-        global _count_one, _stop_view
-        if _installed is not self:
-            return
+        global _count_one, _stop_view, _installed
+        if _installed is not self or self.stopping.is_set():
+            return  # not ours, or uninstalling already
         self.stopping.set()
         _write_nowait(self.wake_w, b"\0")
         if self.flusher.is_alive() and self.flusher is not threading.current_thread():
@@ -333,6 +353,7 @@ class _Installed:
             os.close(self.wake_w)
         _count_one = _DISCARD
         _stop_view = _NOT_INSTALLED
+        _installed = None  # last: a SIGTERM until here still hands in the counts
 
 
 _installed: _Installed | None = None
@@ -414,11 +435,12 @@ def _install_sigterm_flush(wake_w: int) -> bool:
         return False
     if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _on_sigterm):
         return False  # the program's own handler: leave it alone
-    signal.signal(signal.SIGTERM, _on_sigterm)
     previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    if previous != -1:  # the program's own (asyncio's, say): keep it
-        signal.set_wakeup_fd(previous)
+    if previous != -1:  # the program's own (asyncio's, say): keep it, and do without
+        signal.set_wakeup_fd(previous)  # the flush, which could hang terminate()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         return False
+    signal.signal(signal.SIGTERM, _on_sigterm)
     return True
 
 
@@ -457,7 +479,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     if state is None:
         _die_by_sigterm()
         return
-    if state.flushing_thread == threading.get_ident():
+    if state.main_in_flush:
         # We interrupted this thread's own flush: let it finish, then die.
         state.exit_after_flush = True
         return
@@ -466,6 +488,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
             state._flush_locked()
         finally:
             state.flush_lock.release()
+    if state.row is not None:
+        state.progress._release_row(state.row)
     _die_by_sigterm()
 
 
