@@ -2,16 +2,20 @@
 
 usage: scripts_ctrl_c.py START_METHOD MODE
 MODE: cooperative (workers check the stop flag), stubborn (they never do),
-      neighbour (the program has its own SIGINT handler).
+      neighbour (the program has its own SIGINT handler), grace (stubborn
+      workers, a short grace period), executor and executor-outer (a
+      ProcessPoolExecutor of the script's own inside, or around, a Monitor).
 """
 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -19,21 +23,56 @@ import procprogress as pp
 from tests import helpers
 
 
+def with_executor(method: str, *, monitor_outside: bool) -> None:
+    """The README's third use: a user's executor watched by a Monitor."""
+    progress = pp.SharedProgress(context=method)
+    bar = io.StringIO()
+    before = signal.getsignal(signal.SIGINT)
+    executor = ProcessPoolExecutor(
+        2, mp_context=multiprocessing.get_context(method),
+        initializer=pp.worker_init, initargs=(progress,),
+    )
+    monitor = pp.Monitor(progress, file=bar)
+    outer, inner = (monitor, executor) if monitor_outside else (executor, monitor)
+    print("ready", flush=True)
+    started = time.monotonic()
+    try:
+        with outer, inner:
+            results = list(executor.map(helpers.quick_then_cooperative, range(40)))
+        print(f"not interrupted: {results}", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - started:.2f}s "
+              f"stopped={progress.stop_requested}", flush=True)
+    print("handler restored:", signal.getsignal(signal.SIGINT) is before, flush=True)
+    print("bar:", helpers.last_bar(bar.getvalue()), flush=True)
+
+
 def main() -> None:
     method, mode = sys.argv[1], sys.argv[2]
+    if method == "forkserver":
+        # The forkserver process is CPython's: a Ctrl-C in its first milliseconds,
+        # before it ignores SIGINT, makes it print a traceback. Start it now, as a
+        # program that used it before would have.
+        first = multiprocessing.get_context("forkserver").Process(target=time.sleep, args=(0,))
+        first.start()  # returns once the forkserver answers
+        first.join()
+    if mode.startswith("executor"):
+        with_executor(method, monitor_outside=mode == "executor-outer")
+        return
     before = signal.getsignal(signal.SIGINT)
     if mode == "neighbour":
         def mine(signum, frame):
             raise KeyboardInterrupt("the program's own handler")
         signal.signal(signal.SIGINT, mine)
         before = mine
-    fn = helpers.stubborn if mode == "stubborn" else helpers.quick_then_cooperative
+    fn = helpers.stubborn if mode in ("stubborn", "grace") else helpers.quick_then_cooperative
+    grace = 0.5 if mode == "grace" else 30.0
     bar = io.StringIO()
     print("ready", flush=True)
     started = time.monotonic()
     try:
         pp.progress_map(fn, range(40), processes=2, chunksize=1, context=method,
-                        grace=30.0, file=bar)
+                        grace=grace, file=bar)
     except KeyboardInterrupt as exc:
         cause = exc.__cause__
         kept = sorted(cause.results) if isinstance(cause, pp.Cancelled) else None

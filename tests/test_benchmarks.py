@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 
@@ -28,11 +29,27 @@ THROUGHPUT_ROWS = [
     "Pool.imap + tqdm (chunksize=1)",
     "Pool.imap + tqdm (chunksize=1000)",
 ]
+PAIRED = "progress_map / Pool.map, paired (judged)"
+CTRL_C = "3e. Latency: Ctrl-C (SIGINT to the process group) -> KeyboardInterrupt caught"
 THROUGHPUT_TABLES = [
     "1. Throughput: tiny items (sq: x*x)",
     "1. Throughput: 20 us busy items",
     "1. Throughput: 1 ms busy items",
 ]
+
+
+# How benchmarks._report.fmt writes a number: "0.297", "-0.0904", "2,012".
+NUMBER = re.compile(r"-?\d{1,3}(,\d{3})*(\.\d+)?")
+RATIO = re.compile(r"\d+\.\d+x")
+
+
+def _number(cell: str, where: str) -> None:
+    """A format check, never a timing: the cell holds a measured number."""
+    assert NUMBER.fullmatch(cell), f"{where}: {cell!r} is not a number"
+
+
+def _ratio(cell: str, where: str) -> None:
+    assert RATIO.fullmatch(cell), f"{where}: {cell!r} is not a ratio"
 
 
 def _run(args: list[str], timeout: float) -> str:
@@ -72,23 +89,29 @@ def _installed(module: str) -> bool:
 def _check_throughput(output: str, peers_expected: bool | None) -> None:
     for title in THROUGHPUT_TABLES:
         rows = _table(output, title)
-        for name in THROUGHPUT_ROWS:
+        for name in [*THROUGHPUT_ROWS, PAIRED]:
             assert name in rows, f"{title}: no row {name!r}"
         for name in ("Pool.map (baseline)", "procprogress.progress_map"):
-            assert "us/item" in rows[name], f"{title}: {name} not measured: {rows[name]}"
-            assert SKIPPED not in rows[name]
-        paired = rows["progress_map / Pool.map, paired"]
+            assert rows[name][2] == "us/item", f"{title}: {name} not measured: {rows[name]}"
+            _number(rows[name][1], f"{title}: {name}")
+        assert rows["procprogress.progress_map"][4].startswith("yes"), rows
+        paired = rows[PAIRED]
+        _number(paired[1], f"{title}: paired ratio")
         assert "pairs, quartiles" in paired[3], f"{title}: paired ratio missing: {paired}"
+        assert paired[4].startswith(("yes", "**no**")), f"{title}: paired runs' bar: {paired}"
         for name, module in PEER_ROWS.items():
             installed = _installed(module) if peers_expected is None else peers_expected
             if installed:
-                assert "us/item" in rows[name], f"{title}: {name}: {rows[name]}"
+                assert rows[name][2] == "us/item", f"{title}: {name}: {rows[name]}"
+                _number(rows[name][1], f"{title}: {name}")
+                # Its bar was read: exact or not, never "not captured" with a file= we own.
+                assert rows[name][4].startswith(("yes", "**no**")), f"{title}: {name}: {rows[name]}"
             else:
                 assert SKIPPED in rows[name], f"{title}: {name}: {rows[name]}"
 
 
 @pytest.mark.timeout(240)
-def test_quick_run_reports_every_section_and_row():
+def test_quick_run_reports_every_section_and_row() -> None:
     output = _run([sys.executable, "-m", "benchmarks", "--quick"], timeout=230)
 
     header = next(line for line in output.splitlines() if line.startswith("machine: "))
@@ -114,24 +137,35 @@ def test_quick_run_reports_every_section_and_row():
         "empty function call",
         "procprogress.advance()",
         "procprogress.should_stop()",
-        "unlocked v.value += 1",
+        "unlocked v.get_obj().value += 1",
         "textbook: with v.get_lock(): v.value += 1",
     ):
         assert name in costs, f"no cost row {name!r}"
+        _number(costs[name][0], f"cost {name}, 1 process")
+        _number(costs[name][4], f"cost {name}, 2 processes")
+        _ratio(costs[name][5], f"cost {name}, slowdown")
     ratios = _table(output, "2. Worker-side cost ratios")
     for name in (
         "advance() vs textbook locked increment",
         "advance() vs empty function call",
         "should_stop() vs empty function call",
         "advance() vs textbook, 2 processes at once",
+        "textbook slowdown, 2 vs 1 process",
+        "advance() slowdown, 2 vs 1 process",
+        "should_stop() slowdown, 2 vs 1 process",
     ):
         assert name in ratios, f"no ratio row {name!r}"
+        _ratio(ratios[name][0], f"ratio {name}, gross")
+        _ratio(ratios[name][2], f"ratio {name}, net")
 
     latency_rows = {
-        "3a. Latency: last item done -> map() returned (inside an open pool)": [
-            "Pool.map (baseline)",
-            "ProgressPool.map",
-            "ProgressPool.map minus Pool.map",
+        "3a. Latency: last item done -> call returned": [
+            "Pool.map, inside an open pool (baseline)",
+            "ProgressPool.map, inside an open pool",
+            "with Pool() as p: p.map(...), teardown included (baseline)",
+            "procprogress.progress_map, end to end (pool teardown and bar close included)",
+            "ProgressPool.map minus Pool.map (inside an open pool)",
+            "progress_map minus with Pool(): map (end to end)",
         ],
         "3b. Latency: worker SIGKILL -> error raised in the parent": [
             "ProcessPoolExecutor.map -> BrokenProcessPool (baseline)",
@@ -148,39 +182,62 @@ def test_quick_run_reports_every_section_and_row():
             "ProgressPool.cancel() -> Cancelled",
             "ProgressPool.map(timeout=0.3) -> Cancelled",
         ],
-        "3e. Latency: Ctrl-C (SIGINT to the process group) -> KeyboardInterrupt caught": [
+        CTRL_C: [
             "Pool.map (baseline)",
             "procprogress.progress_map",
+            "ProcessPoolExecutor.map",
+            "tqdm process_map",
         ],
     }
     for title, names in latency_rows.items():
         rows = _table(output, title)
         for name in names:
             assert name in rows, f"{title}: no row {name!r}"
-            assert "ms" in rows[name], f"{title}: {name} not measured: {rows[name]}"
+            assert rows[name][1] == "ms", f"{title}: {name}: {rows[name]}"
+            _number(rows[name][0], f"{title}: {name}")
+    ctrl_c = _table(output, CTRL_C)
+    for name in latency_rows[CTRL_C]:
+        _number(ctrl_c[name][-1], f"3e: {name}: tracebacks printed")
 
     startup = _table(output, "4. Start-up: one call on 10 items, pool creation included")
-    methods = [line for line in output.splitlines() if line.startswith("| fork |")]
-    assert len(methods) == 2, "start-up: fork rows missing"
-    for method in ("fork", "spawn", "forkserver"):
-        rows = [line for line in output.splitlines() if line.startswith(f"| {method} |")]
-        if method in multiprocessing.get_all_start_methods():
-            assert any("Pool.map, 10 items (baseline)" in r for r in rows), method
-            assert any("procprogress.progress_map, 10 items" in r for r in rows), method
     assert startup  # the table is there and has rows
+    lines = output.splitlines()
+    for method in ("fork", "spawn", "forkserver"):
+        if method not in multiprocessing.get_all_start_methods():
+            continue
+        found = [line for line in lines if line.startswith(f"| {method} |")]
+        assert len(found) == 2, f"start-up: {method} rows: {found}"
+        base = next(r for r in found if "| Pool.map, 10 items (baseline) |" in r)
+        ours = next(r for r in found if "| procprogress.progress_map, 10 items |" in r)
+        base_cells = [c.strip() for c in base.strip().strip("|").split(" | ")]
+        ours_cells = [c.strip() for c in ours.strip().strip("|").split(" | ")]
+        _number(base_cells[2], f"start-up {method}, Pool.map")
+        _number(ours_cells[2], f"start-up {method}, progress_map")
+        assert re.fullmatch(r"\d+\.\d{3}x", ours_cells[4]), f"start-up {method}: {ours_cells}"
 
     accuracy = _table(
         output, "5. Bar accuracy while running (lag behind the true count of finished items)"
     )
-    assert "monitor.snapshot().count (shared counter)" in accuracy
-    assert "bar as displayed (last count written)" in accuracy
+    for name in (
+        "bar at each draw (count drawn vs true count then)",
+        "shared counter, sampled (monitor.snapshot().count)",
+        "bar between draws, sampled (count on its last line)",
+    ):
+        assert name in accuracy, f"no accuracy row {name!r}"
+        if accuracy[name][0] != "0":  # a sample at all (the quick run is short)
+            _number(accuracy[name][1], f"accuracy {name}, median")
+            _number(accuracy[name][2], f"accuracy {name}, max")
+    assert accuracy["bar at each draw (count drawn vs true count then)"][-1] == "yes"
 
     targets = [line for line in output.splitlines() if line.startswith("- ")]
     for what in (
         "advance() vs textbook locked increment",
         "advance() vs empty function call",
         "should_stop() vs empty function call",
-        "last item -> return",
+        "advance() slowdown, 2 vs 1 process",
+        "should_stop() slowdown, 2 vs 1 process",
+        "last item -> return, ProgressPool.map minus Pool.map (inside an open pool)",
+        "last item -> return, progress_map minus with Pool(): map (end to end)",
         "worker SIGKILL -> WorkerLost",
         "worker exception -> parent",
         "cancel() -> Cancelled",
@@ -189,8 +246,8 @@ def test_quick_run_reports_every_section_and_row():
         "[1. throughput, tiny] progress_map vs Pool.map (median of paired ratios)",
         "[1. throughput, 20us] progress_map ahead of every peer with a bar",
         "[1. throughput, 1ms] progress_map's bar ends exact",
-        "max lag, monitor.snapshot().count",
-        "median lag, bar as displayed",
+        "max lag, bar at each draw",
+        "max lag, shared counter, sampled",
     ):
         assert any(what in t for t in targets), f"no target line for {what!r}"
     assert all(t.startswith(("- met: ", "- MISSED: ", "- not measured: ")) for t in targets)
@@ -209,7 +266,7 @@ _WITHOUT_PEERS = (
 
 
 @pytest.mark.timeout(120)
-def test_quick_run_without_peers_says_they_were_skipped():
+def test_quick_run_without_peers_says_they_were_skipped() -> None:
     output = _run([sys.executable, "-c", _WITHOUT_PEERS], timeout=110)
     assert "skipped: mpire (not installed), parallelbar (not installed)" in output
     _check_throughput(output, False)

@@ -117,7 +117,7 @@ def test_workers_that_ignore_the_flag_are_terminated_after_grace():
     assert time.monotonic() - started < 20  # not the 30 s the items would take
 
 
-def _run_script(method, mode, signals, gap=0.7):
+def _run_script(method, mode, signals, gap=0.7, delay=1.0):
     proc = subprocess.Popen(
         [sys.executable, SCRIPT, method, mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -126,9 +126,9 @@ def _run_script(method, mode, signals, gap=0.7):
     )
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
+        time.sleep(delay)
         children = _children(proc.pid)
-        assert children, "the pool's workers should be running"
+        assert children or delay < 1, "the pool's workers should be running"
         for _ in range(signals):
             os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole group
             time.sleep(gap)
@@ -185,3 +185,40 @@ def test_a_programs_own_sigint_handler_is_left_alone():
     assert "interrupted after" in out  # its handler raised KeyboardInterrupt; we still stop
     assert "handler restored: True" in out
     assert not [c for c in children if _alive(c)]
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_while_workers_start_prints_no_traceback(start_method):
+    """Under spawn a worker imports for a while before it can ignore SIGINT; the
+    Ctrl-C comes in that window."""
+    for delay in (0.02, 0.1):
+        code, out, err, children = _run_script(start_method, "cooperative", signals=1,
+                                               delay=delay)
+        assert code == 0, err
+        assert "interrupted after" in out
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        assert not [c for c in children if _alive(c)], "worker processes were left behind"
+
+
+@pytest.mark.timeout(90)
+def test_one_ctrl_c_terminates_stubborn_workers_when_the_grace_runs_out(start_method):
+    code, out, err, children = _run_script(start_method, "grace", signals=1)
+    assert code == 0, err
+    seconds = float(out.split("interrupted after ")[1].split("s")[0])
+    assert 1.0 + 0.5 <= seconds < 5  # the signal came 1 s in; then the 0.5 s grace
+    assert "Traceback" not in err, err
+    assert not [c for c in children if _alive(c)], "worker processes were left behind"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("mode", ["executor", "executor-outer"])
+def test_ctrl_c_with_a_monitor_stops_a_users_own_executor(start_method, mode):
+    code, out, err, children = _run_script(start_method, mode, signals=1)
+    assert code == 0, err
+    assert "interrupted after" in out and "stopped=True" in out, out
+    seconds = float(out.split("interrupted after ")[1].split("s")[0])
+    assert seconds < 5  # the items wait 20 s for the flag
+    assert "handler restored: True" in out
+    assert "cancelled: interrupted (Ctrl-C)" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not [c for c in children if _alive(c)], "worker processes were left behind"

@@ -38,6 +38,35 @@ def test_seed_article_two_processes_add_50_each(start_method):
     assert progress.count == 100
 
 
+def _textbook_worker(progress, loops, big_steps):
+    pp.worker_init(progress)
+    for _ in range(loops):
+        with progress.counter.get_lock():  # the article's own increment, straight to .counter
+            progress.counter.value += 1
+    for _ in range(big_steps):
+        pp.advance(2**30)
+
+
+def test_increments_written_straight_to_the_counter_count_too(start_method):
+    """The textbook increment on .counter shows in .count and on the bar, also beside
+    advance() steps that take the 32-bit counter past 2**31."""
+    ctx = multiprocessing.get_context(start_method)
+    progress = pp.SharedProgress(context=ctx)
+    expected = 2 * 50 + 2 * 3 * 2**30
+    buf = io.StringIO()
+    with pp.Monitor(progress, total=expected, interval=0.01, file=buf):
+        processes = [
+            ctx.Process(target=_textbook_worker, args=(progress, 50, 3)) for _ in range(2)
+        ]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join()
+    assert [p.exitcode for p in processes] == [0, 0]
+    assert progress.count == expected
+    assert f"{expected}/{expected}" in helpers.last_bar(buf.getvalue())
+
+
 def test_final_count_is_exact_for_many_processes(start_method):
     with pp.ProgressPool(4, count="manual", context=start_method, file=io.StringIO()) as pool:
         done = pool.map(helpers.advance_units, [1000] * 12, 1)
@@ -90,6 +119,18 @@ def test_bursts_past_2_to_the_32_between_reads_stay_exact(start_method):
         done = sum(pool.starmap(helpers.advance_big_steps, [(3, big)] * 4, 1))
         assert pool.progress.count == done == 12 * big
     assert pool.monitor.snapshot().count == done
+
+
+def test_a_count_past_2_to_the_63_raises_rather_than_wraps():
+    steps, size = 1100, 2**53 - 1  # 1100 * (2**53 - 1) > 2**63
+    with pp.ProgressPool(1, count="manual", file=io.StringIO()) as pool:
+        assert pool.apply(helpers.advance_big_steps, (steps, size)) == steps * size
+        with pytest.raises(OverflowError, match="cannot be kept exact"):
+            pool.progress.count  # noqa: B018
+        assert "count=past 2**63-1" in repr(pool.progress)
+        pool.close()
+        with pytest.raises(OverflowError, match="cannot be kept exact"):
+            pool.join()  # the bar's last read meets it too
 
 
 @pytest.mark.parametrize(

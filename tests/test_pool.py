@@ -47,7 +47,8 @@ def test_async_callbacks_are_called():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         pool.map_async(helpers.square, range(5), callback=got.append).wait(10)
         pool.map_async(helpers.fail_on, range(5), 1, error_callback=errors.append).wait(10)
-    assert got == [[0, 1, 4, 9, 16]]
+        pool.apply_async(helpers.square, (3,), callback=got.append).wait(10)  # the value
+    assert got == [[0, 1, 4, 9, 16], 9]
     assert len(errors) == 1 and isinstance(errors[0], ValueError)
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._shared import SharedProgress, pid_alive
+from ._signals import handling_sigint
 from ._worker import FLUSH_PERIOD
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
 
 #: The longest a Monitor's exit waits for workers to hand in their last counts.
 SETTLE_TIMEOUT = 0.5
+#: The longest poll interval: the same wait watches for dead workers.
+MAX_INTERVAL = 60.0
 
 
 class Ticker:
@@ -145,8 +149,11 @@ def _check_total(total: object) -> int | None:
 def check_interval(interval: object) -> float:
     if isinstance(interval, bool) or not isinstance(interval, (int, float)):
         raise TypeError(f"interval must be a number of seconds, not {interval!r}")
-    if not interval > 0:
-        raise ValueError(f"interval must be > 0 seconds, got {interval}; 0.1 is a good default")
+    if not 0 < interval <= MAX_INTERVAL:
+        raise ValueError(
+            f"interval must be > 0 and <= {MAX_INTERVAL:g} seconds, got {interval}; "
+            "0.1 is a good default"
+        )
     return float(interval)
 
 
@@ -159,6 +166,13 @@ class Monitor:
     hand in its last counts, sets the bar to the exact final count, and closes
     it; it never waits out a poll interval. If the stop flag was raised, the bar
     stays where it stopped and says it was cancelled.
+
+    Inside the ``with`` block, Ctrl-C raises the stop flag at once, so
+    workers that check :func:`procprogress.should_stop` return early, and
+    then raises ``KeyboardInterrupt`` as usual (in the main thread, where
+    Python's default SIGINT handler is in place; your own handler is left
+    alone). An exception leaving the block raises the stop flag too: the
+    work it watched is abandoned.
 
     Args:
         progress: the shared state the workers count into.
@@ -192,7 +206,7 @@ class Monitor:
         total = _check_total(total)
         self._lock = threading.RLock()
         self._start = time.monotonic()
-        self._cancel_shown = False
+        self._cancel_shown = ""
         self._closed = False
         self._base = progress.count
         self._bar: tqdm[Any] = _without_monitor_thread(tqdm_class)(
@@ -200,6 +214,7 @@ class Monitor:
         )
         self._ticker = self._make_ticker()
         self._started = False
+        self._entered = contextlib.ExitStack()
 
     def _make_ticker(self) -> Ticker:
         return Ticker("procprogress-monitor", self._interval, self._refresh)
@@ -226,10 +241,23 @@ class Monitor:
 
     def __enter__(self) -> Monitor:
         self.start()
+        self._entered.enter_context(
+            handling_sigint(lambda: self.cancel("interrupted (Ctrl-C)"), then_raise=True)
+        )
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close(raise_errors=exc_info[0] is None)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        try:
+            if exc_type is not None:
+                reason = (
+                    "interrupted (Ctrl-C)"
+                    if issubclass(exc_type, KeyboardInterrupt)
+                    else f"the watched block raised {exc_type.__name__}"
+                )
+                self.cancel(reason)
+            self.close(raise_errors=exc_type is None)
+        finally:
+            self._entered.close()  # the SIGINT handler we found, back in place
 
     def start(self) -> None:
         """Start the polling thread (``with`` does this for you)."""
@@ -278,10 +306,12 @@ class Monitor:
             count = self._progress.count - self._base
             if count > self._bar.n:
                 self._bar.update(count - self._bar.n)
-            if self._progress.stop_requested and not self._cancel_shown:
-                self._cancel_shown = True
-                reason = self._progress.stop_reason
-                self._bar.set_postfix_str(f"cancelled: {reason}" if reason else "cancelled")
+            if self._progress.stop_requested:
+                reason = self._progress.stop_reason  # may come just after the flag
+                shown = f"cancelled: {reason}" if reason else "cancelled"
+                if shown != self._cancel_shown:
+                    self._cancel_shown = shown
+                    self._bar.set_postfix_str(shown)
 
     def wake(self) -> None:
         """Read the counter now rather than at the next interval."""

@@ -22,15 +22,18 @@ so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import enum
 import itertools
 import os
 import pickle
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing import TimeoutError as MpTimeoutError
+from multiprocessing.context import BaseContext
 from multiprocessing.pool import ExceptionWithTraceback, Pool  # type: ignore[attr-defined]
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -104,6 +107,9 @@ def _pool_worker_init(
     # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
     # the default one ends the worker at once, whatever it is running.
     install(progress, flush_on_sigterm=False, own_sigint=True, count_advances=count_advances)
+    # Started with SIGINT blocked (see _sigint_blocked); ignored now, so unblock it:
+    # a Ctrl-C that came while this worker started up is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _call_stops = call_stops
     if initializer is not None:
         initializer(*initargs)
@@ -183,6 +189,7 @@ class _Job:
         pool: ProgressPool,
         *,
         auto_feed: bool,
+        single: bool = False,
         callback: Callable[[Any], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
     ) -> None:
@@ -192,6 +199,7 @@ class _Job:
         # With auto_feed (a materialized input), each outcome feeds the next task
         # from the result thread; a lazy input is read only by its consumer.
         self.auto_feed = auto_feed
+        self.single = single  # apply_async: the call's result is its one item's
         self.limit = 2 * pool._processes + 1  # tasks in flight at most
         self._feeding = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
@@ -300,7 +308,8 @@ class _Job:
             if self._error_callback is not None:
                 self._error_callback(error)
         elif self._callback is not None:
-            self._callback(self.ordered_results())
+            results = self.ordered_results()
+            self._callback(results[0] if self.single else results)
 
     # reading
 
@@ -352,9 +361,8 @@ class ProgressResult:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, job: _Job, *, single: bool) -> None:
+    def __init__(self, job: _Job) -> None:
         self._job = job
-        self._single = single
 
     def ready(self) -> bool:
         """Whether the call has finished (with results or an error)."""
@@ -391,7 +399,7 @@ class ProgressResult:
             Exception: what the function raised, with the worker's traceback as cause.
         """
         results = self._job.pool._wait(self._job, timeout=timeout)
-        return results[0] if self._single else results
+        return results[0] if self._job.single else results
 
 
 class ProgressPool(Pool):
@@ -472,6 +480,8 @@ class ProgressPool(Pool):
                 f"maxtasksperchild must be a whole number >= 1 or None, not {maxtasksperchild!r}"
             )
         self._context = resolve_context(context)
+        if initializer is not None and self._context.get_start_method() != "fork":
+            _check_function(initializer, what="initializer")
         self._workers_lock = threading.Lock()
         self._workers: dict[int, BaseProcess] = {}
         self._job_ids = itertools.count()
@@ -492,23 +502,26 @@ class ProgressPool(Pool):
             self._watched_sentinels, self._on_worker_ended, self._fail_overdue_jobs
         )
         try:
-            super().__init__(
-                self._processes,
-                _pool_worker_init,
-                (
-                    self._progress,
-                    self._call_stops,
-                    self._count is Count.MANUAL,
-                    initializer,
-                    tuple(initargs),
-                ),
-                maxtasksperchild,
-                self._context,
-            )
-        except BaseException:
+            with _sigint_blocked(self._context):
+                super().__init__(
+                    self._processes,
+                    _pool_worker_init,
+                    (
+                        self._progress,
+                        self._call_stops,
+                        self._count is Count.MANUAL,
+                        initializer,
+                        tuple(initargs),
+                    ),
+                    maxtasksperchild,
+                    self._context,
+                )
+                self._pool_started = True
+        except BaseException:  # a Ctrl-C held back while starting is raised here
+            if self._pool_started:
+                self.terminate()
             monitor.close(settled=True)
             raise
-        self._pool_started = True
         self._monitor = monitor
         monitor.start()
 
@@ -663,6 +676,7 @@ class ProgressPool(Pool):
         callback: Callable[[Any], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
         materialize: bool = True,
+        single: bool = False,
     ) -> _Job:
         self._check_usable()
         _check_call(fn, chunksize)
@@ -671,7 +685,13 @@ class ProgressPool(Pool):
         size = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
         if size is not None and self._count is Count.ITEMS and not self._explicit_total:
             self.monitor.add_total(size)
-        job = _Job(self, auto_feed=materialize, callback=callback, error_callback=error_callback)
+        job = _Job(
+            self,
+            auto_feed=materialize,
+            single=single,
+            callback=callback,
+            error_callback=error_callback,
+        )
         job.tasks = self._tasks(job, fn, kind, iterable, size, chunksize)
         with self._jobs_lock:
             self._jobs[job.id] = job
@@ -855,7 +875,7 @@ class ProgressPool(Pool):
             func, iterable, _Kind.MAP, chunksize, callback=callback, error_callback=error_callback
         )
         job.feed()
-        return ProgressResult(job, single=False)
+        return ProgressResult(job)
 
     def starmap_async(  # type: ignore[override]
         self,
@@ -870,7 +890,7 @@ class ProgressPool(Pool):
             func, iterable, _Kind.STAR, chunksize, callback=callback, error_callback=error_callback
         )
         job.feed()
-        return ProgressResult(job, single=False)
+        return ProgressResult(job)
 
     def apply_async(  # type: ignore[override]
         self,
@@ -888,9 +908,10 @@ class ProgressPool(Pool):
             1,
             callback=callback,
             error_callback=error_callback,
+            single=True,
         )
         job.feed()
-        return ProgressResult(job, single=True)
+        return ProgressResult(job)
 
     def apply(
         self,
@@ -1045,6 +1066,30 @@ class ProgressPool(Pool):
         return f"<ProgressPool processes={self._processes} {state}>".replace(" >", ">")
 
 
+@contextlib.contextmanager
+def _sigint_blocked(context: BaseContext) -> Iterator[None]:
+    """Block SIGINT in this thread while Pool starts its workers and helper threads.
+
+    Workers inherit the mask, so a Ctrl-C while one starts up (a spawn worker
+    imports for a while before it can ignore SIGINT) prints no traceback from
+    it; ``_pool_worker_init`` unblocks it once it is ignored. Pool's helper
+    threads inherit it too, so the replacement workers they start are covered,
+    and SIGINT keeps going to the main thread, the only one that handles it.
+    A Ctrl-C in the meantime is held back and raised when the block ends.
+    The forkserver is started first, outside the block: its mask would be
+    inherited by every process it makes, ours or not.
+    """
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _exit_at_once() -> None:
     """The work of a worker started while the pool is torn down."""
 
@@ -1080,7 +1125,7 @@ def _adaptive_chunksize(job: _Job) -> int:
 
 def _check_processes(processes: object) -> int:
     if processes is None:
-        return os.cpu_count() or 1
+        return min(os.cpu_count() or 1, WORKER_SLOTS)
     if isinstance(processes, bool) or not isinstance(processes, int):
         raise TypeError(f"processes must be a whole number, not {processes!r}")
     if processes < 1:
@@ -1104,15 +1149,17 @@ def _check_count(count: object) -> Count:
 
 
 def _check_grace(grace: object) -> float:
-    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
-        raise ValueError(f"grace must be a number of seconds >= 0, not {grace!r}")
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+        raise ValueError(
+            f"grace must be a number of seconds >= 0 (math.inf: never terminate), not {grace!r}"
+        )
     return float(grace)
 
 
 def _check_timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
     return float(timeout)
 
@@ -1131,17 +1178,17 @@ def _check_call(fn: object, chunksize: object) -> None:
         _check_chunksize(chunksize)
 
 
-def _check_function(fn: object) -> None:
+def _check_function(fn: object, *, what: str = "function to run") -> None:
     if not callable(fn):
-        raise TypeError(f"the function to run must be callable, not {fn!r}")
+        raise TypeError(f"the {what} must be callable, not {fn!r}")
     try:
         pickle.dumps(fn)
     except Exception as exc:
         name = getattr(fn, "__qualname__", repr(fn))
         raise TypeError(
-            f"cannot send {name!r} to the worker processes: functions travel to workers "
-            f"by their importable name, and a lambda, a local (nested) function or a bound "
-            f"method of an unpicklable object has none ({exc}). Define it with 'def' at "
+            f"cannot send {name!r} (the {what}) to the worker processes: functions travel "
+            f"to workers by their importable name, and a lambda, a local (nested) function "
+            f"or a bound method of an unpicklable object has none ({exc}). Define it with 'def' at "
             "the top level of a module (with spawn or forkserver, a module the workers can "
             "import; under 'if __name__ == \"__main__\":' only the call, not the def)"
         ) from None

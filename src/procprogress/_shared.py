@@ -19,6 +19,8 @@ _PID, _TASK, _ANSWERED = 0, 1, 2
 _ROW = 3
 
 _MASK = 0xFFFFFFFF
+#: The 64-bit total stops here rather than wrap; reading it then raises.
+COUNT_LIMIT = 2**63 - 1
 
 
 def resolve_context(context: ContextLike) -> BaseContext:
@@ -55,11 +57,14 @@ class SharedProgress:
     memory cannot be pickled into a running worker.
 
     The counter is a ``Value('i')``, 32 bits: it holds the count modulo 2**32
-    (as a signed number). Workers also add every unit to a 64-bit total under
-    the counter's lock, and :attr:`count` reads that: exact up to 2**63, however
-    fast units arrive and however rarely it is read (a bar in bytes over a
-    large file stays exact). Count through :func:`procprogress.advance`; an
-    increment written straight to ``counter`` is not in :attr:`count`.
+    (as a signed number). What :func:`procprogress.advance` counts also goes
+    into a 64-bit total kept beside it under the counter's lock, so
+    :attr:`count` is exact however fast units arrive and however rarely it is
+    read (a bar in bytes over a large file stays exact), up to 2**63 - 1;
+    past that it raises rather than wrap. Increments written straight to
+    ``counter`` (the textbook ``with counter.get_lock(): counter.value += 1``)
+    count too, up to 2**31 - 1 of them in all: the counter holds them modulo
+    2**32 and nothing wider.
 
     Args:
         context: the ``multiprocessing`` context (or start-method name) whose
@@ -75,11 +80,17 @@ class SharedProgress:
         # The worker table shares the counter's lock: one semaphore fewer to create.
         self._workers: Any = ctx.Array("q", WORKER_SLOTS * _ROW, lock=self.counter.get_lock())
         self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes
-        self._total: Any = ctx.RawValue("q", 0)  # written under the counter's lock
+        # advance()'s units, in 64 bits, and a sequence number that is odd while a
+        # worker updates the counter and the total (a seqlock: the parent reads both
+        # without the lock). Both are written under the counter's lock.
+        self._total: Any = ctx.RawValue("q", 0)
+        self._seq: Any = ctx.RawValue("q", 0)
         self._init_reader()
 
     def _init_reader(self) -> None:
+        self._raw_counter = self.counter.get_obj()
         self._raw_flag = self.stop_flag.get_obj()
+        self._last_read: tuple[int, int] = (0, 0)
         self._read_lock = threading.Lock()
         self.stop_reason: str | None = None
 
@@ -99,6 +110,7 @@ class SharedProgress:
             "workers": self._workers,
             "flush_requests": self._flush_requests,
             "total": self._total,
+            "seq": self._seq,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -107,6 +119,7 @@ class SharedProgress:
         self._workers = state["workers"]
         self._flush_requests = state["flush_requests"]
         self._total = state["total"]
+        self._seq = state["seq"]
         self._init_reader()
 
     # -- parent side ----------------------------------------------------------------------
@@ -117,8 +130,34 @@ class SharedProgress:
 
         Never blocks, even if a worker died holding the lock. Thread-safe: one
         aligned 64-bit read.
+
+        Raises:
+            OverflowError: the count reached 2**63 - 1 and cannot be kept exact.
         """
-        return int(self._total.value)
+        total, direct = self._read()
+        if total >= COUNT_LIMIT:
+            raise OverflowError(
+                "the progress count reached 2**63 - 1 units and cannot be kept exact; "
+                "count in a coarser unit (kilobytes rather than bytes, say)"
+            )
+        return total + direct
+
+    def _read(self) -> tuple[int, int]:
+        """``(advance()'s total, units written straight to the counter)``, consistent.
+
+        Retries while a worker is between its two writes; if one died there (its
+        sequence number stays odd), the last consistent reading stands.
+        """
+        seq, raw, total_v = self._seq, self._raw_counter, self._total
+        for _ in range(1000):
+            before = seq.value
+            if before & 1 == 0:
+                counter, total = raw.value, total_v.value
+                if seq.value == before:
+                    # The counter holds total + direct, modulo 2**32.
+                    self._last_read = (int(total), wrap32(counter - total))
+                    break
+        return self._last_read
 
     def _add(self, delta: int) -> bool:
         """Add ``delta`` units (worker side); ``False`` if the lock stayed taken."""
@@ -126,9 +165,11 @@ class SharedProgress:
         if not lock.acquire(timeout=1.0):
             return False  # a worker died holding it: the caller keeps the units
         try:
-            raw = self.counter.get_obj()
+            self._seq.value += 1  # odd: the parent retries its read
+            raw = self._raw_counter
             raw.value = wrap32(raw.value + delta)
-            self._total.value += delta
+            self._total.value = min(self._total.value + delta, COUNT_LIMIT)  # never wraps
+            self._seq.value += 1
         finally:
             lock.release()
         return True
@@ -151,7 +192,9 @@ class SharedProgress:
 
     def __repr__(self) -> str:
         stopped = ", stopped" if self.stop_requested else ""
-        return f"<SharedProgress count={self.count}{stopped}>"
+        total, direct = self._read()
+        count = "past 2**63-1" if total >= COUNT_LIMIT else total + direct
+        return f"<SharedProgress count={count}{stopped}>"
 
     # -- the worker table (private: used by _worker and the pool) --------------------------
 

@@ -17,10 +17,12 @@ from typing import Callable
 
 
 @contextlib.contextmanager
-def handling_sigint(on_sigint: Callable[[], None]) -> Iterator[bool]:
+def handling_sigint(on_sigint: Callable[[], None], *, then_raise: bool = False) -> Iterator[bool]:
     """Call ``on_sigint()`` for each Ctrl-C inside the block, where that is polite.
 
-    Yields whether the handler was installed.
+    With ``then_raise``, each Ctrl-C still raises ``KeyboardInterrupt`` after
+    ``on_sigint()``, as Python's default handler does. Yields whether the
+    handler was installed.
     """
     if (
         threading.current_thread() is not threading.main_thread()
@@ -31,6 +33,10 @@ def handling_sigint(on_sigint: Callable[[], None]) -> Iterator[bool]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         on_sigint()
+        if then_raise:
+            signal.default_int_handler(signum, frame)
+
+    _OURS.add(handler)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -38,3 +44,14 @@ def handling_sigint(on_sigint: Callable[[], None]) -> Iterator[bool]:
     finally:
         if signal.getsignal(signal.SIGINT) is handler:
             signal.signal(signal.SIGINT, previous)
+        _OURS.discard(handler)
+
+
+#: Our installed handlers. A worker forked while one is installed inherits it,
+#: and must treat it as the default one: it is the parent's, not the program's.
+_OURS: set[object] = set()
+
+
+def is_default_or_ours(handler: object) -> bool:
+    """Whether ``handler`` is Python's default SIGINT handler or one of ours."""
+    return handler is signal.default_int_handler or handler in _OURS

@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from ._errors import Cancelled
 from ._shared import SharedProgress
+from ._signals import is_default_or_ours
 
 #: How often a worker's flusher thread hands its counts to the shared counter
 #: and looks at the stop flags.
@@ -399,7 +400,7 @@ def _ignore_sigint(*, always: bool) -> None:
     would otherwise inherit the parent's handler).
     """
     if threading.current_thread() is threading.main_thread():
-        if always or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if always or is_default_or_ours(signal.getsignal(signal.SIGINT)):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
