@@ -10,9 +10,11 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 SKIPPED = "skipped (not installed)"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Target:
 class Table:
     title: str
     columns: Sequence[str]
-    rows: list[Sequence[str]] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def add(self, *cells: object) -> None:
@@ -79,9 +81,7 @@ def _hung(name: str) -> None:
     os._exit(3)
 
 
-def round_robin(
-    names: Sequence[str], rounds: int, run: Callable[[str], object]
-) -> dict[str, list[object]]:
+def round_robin(names: Sequence[str], rounds: int, run: Callable[[str], T]) -> dict[str, list[T]]:
     """Run every variant once per round, rotating the order each round.
 
     Returns every variant's samples, in round order. A full garbage collection
@@ -89,7 +89,7 @@ def round_robin(
     ``WATCHDOG_SECONDS`` ends the whole run with exit status 3 and a stack dump,
     rather than hang.
     """
-    samples: dict[str, list[object]] = {name: [] for name in names}
+    samples: dict[str, list[T]] = {name: [] for name in names}
     for r in range(rounds):
         shift = r % len(names) if names else 0
         for name in list(names[shift:]) + list(names[:shift]):

@@ -84,10 +84,12 @@ def _loop_call(rng: range, fn: Any) -> int:
     return perf_counter_ns() - t0
 
 
-def _loop_unlocked(rng: range, v: Any) -> int:
+def _loop_unlocked(rng: range, raw: Any) -> int:
+    """``raw`` is the ``c_int`` inside the ``Value`` (``v.get_obj()``, what a
+    ``RawValue`` is): its ``.value`` takes no lock, unlike the ``Value``'s own."""
     t0 = perf_counter_ns()
     for _i in rng:
-        v.value += 1
+        raw.value += 1
     return perf_counter_ns() - t0
 
 
@@ -99,6 +101,8 @@ def _loop_locked(rng: range, v: Any) -> int:
     return perf_counter_ns() - t0
 
 
+UNLOCKED = "unlocked v.get_obj().value += 1"
+
 #: Operation names, in the order of the report.
 COST_OPS = (
     "empty loop iteration",
@@ -106,7 +110,7 @@ COST_OPS = (
     "empty function call",
     "procprogress.advance()",
     "procprogress.should_stop()",
-    "unlocked v.value += 1",
+    UNLOCKED,
     "textbook: with v.get_lock(): v.value += 1",
 )
 
@@ -128,7 +132,7 @@ def measure_costs(args: tuple[int, int, bool]) -> dict[str, float]:
         "empty function call": (_loop_call, empty),
         "procprogress.advance()": (_loop_call, procprogress.advance),
         "procprogress.should_stop()": (_loop_call, procprogress.should_stop),
-        "unlocked v.value += 1": (_loop_unlocked, _value),
+        UNLOCKED: (_loop_unlocked, _value.get_obj()),
         "textbook: with v.get_lock(): v.value += 1": (_loop_locked, _value),
     }
     order = list(COST_OPS[shift % len(COST_OPS) :] + COST_OPS[: shift % len(COST_OPS)])
@@ -188,6 +192,12 @@ def cooperative(x: int, limit: float = 30.0) -> int | None:
             return None
         time.sleep(0.005)
     return x
+
+
+def cooperative_2s(x: int) -> int | None:
+    """Two seconds of sleep in 5 ms steps, cut short when the stop flag is raised
+    (it never is outside procprogress: there it runs its 2 s)."""
+    return cooperative(x, limit=2.0)
 
 
 # -- accuracy --------------------------------------------------------------------------------

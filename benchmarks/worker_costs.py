@@ -5,7 +5,12 @@ A ``ProgressPool`` (which installs ``worker_init`` in every worker) gets a
 ``initializer``. One task times a loop of each operation; with two tasks at
 once, both workers pass the barrier before each loop, so they run the same
 operation at the same time (the textbook locked increment then contends for
-one lock). "net" subtracts the empty loop iteration measured in the same round.
+one lock, and the unlocked one for one cache line).
+
+Every figure is per loop iteration, the loop included ("gross"), as the issue's
+reference figures are (its empty call, ~35-57 ns, includes the loop), and the
+targets are judged on gross ratios. "net" (minus the empty loop iteration of
+the same round) is shown beside, for reading only.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ EMPTY_LOOP = "empty loop iteration"
 
 ONE = "1 process"
 TWO = "2 processes at once"
+
+#: Slowdown with 2 processes at once over 1 that advance() and should_stop() may show.
+CONTENTION_LIMIT = 1.3
 
 
 def run(config: Config) -> tuple[list[Table], list[Target]]:
@@ -56,7 +64,7 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
     gross: dict[str, dict[str, float]] = {}
     net: dict[str, dict[str, float]] = {}
     for mode, rounds in samples.items():
-        runs = [run for per_round in rounds for run in per_round]  # type: ignore[attr-defined]
+        runs = [run for per_round in rounds for run in per_round]
         gross[mode] = {op: median([r[op] for r in runs]) for op in _work.COST_OPS}
         net[mode] = {op: median([r[op] - r[EMPTY_LOOP] for r in runs]) for op in _work.COST_OPS}
 
@@ -66,73 +74,98 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
             "operation",
             "median, 1 process",
             "unit",
+            "ratio vs textbook",
             "net of empty loop",
-            "ratio vs textbook (net)",
             "median, 2 processes at once",
-            "net, 2 processes",
-            "slowdown 2 vs 1 process (net)",
+            "slowdown 2 vs 1 process",
         ],
     )
     for op in _work.COST_OPS:
-        is_loop = op == EMPTY_LOOP
         table.add(
             op,
             fmt(gross[ONE][op]),
             "ns/iteration",
-            "—" if is_loop else fmt(net[ONE][op]),
-            "—" if is_loop else _x(net[ONE][op], net[ONE][TEXTBOOK]),
+            _x(gross[ONE][op], gross[ONE][TEXTBOOK]),
+            "—" if op == EMPTY_LOOP else fmt(net[ONE][op]),
             fmt(gross[TWO][op]),
-            "—" if is_loop else fmt(net[TWO][op]),
-            "—" if is_loop else _x(net[TWO][op], net[ONE][op]),
+            _x(gross[TWO][op], gross[ONE][op]),
         )
     table.notes.append(
         f"{loops:,} iterations per operation per worker, {config.rounds} round(s); medians "
-        "over rounds (and over both workers for 2 processes). Each loop calls through a "
-        "local name. net = the operation's iteration minus the empty loop's, same round."
+        "over rounds (and over both workers for 2 processes). Every figure is one loop "
+        "iteration, loop included (gross), as the issue's reference figures are; each loop "
+        "calls through a local name. net = the iteration minus the empty loop's, same round, "
+        "shown for reading only. The unlocked increment writes the Value's raw c_int "
+        "(v.get_obj(), what a RawValue is): v.value on the Value itself takes its lock."
     )
 
     targets_table = Table(
         "2. Worker-side cost ratios",
-        ["ratio", "median (net)", "unit", "gross (with loop)", "target", "met?"],
+        ["ratio", "median (gross)", "unit", "net (empty loop removed)", "target", "met?"],
     )
     targets: list[Target] = []
-    checks: list[tuple[str, str, str, float | None, str]] = [
-        ("advance() vs textbook locked increment", ADVANCE, TEXTBOOK, 0.15, ONE),
-        ("advance() vs empty function call", ADVANCE, EMPTY_CALL, 2.5, ONE),
-        ("should_stop() vs empty function call", STOP, EMPTY_CALL, 2.0, ONE),
-        # No target of its own: shows how the locked increment degrades under contention.
-        ("advance() vs textbook, 2 processes at once", ADVANCE, TEXTBOOK, None, TWO),
-        ("textbook slowdown, 2 vs 1 process", TEXTBOOK, TEXTBOOK, None, TWO),
-        ("advance() slowdown, 2 vs 1 process", ADVANCE, ADVANCE, None, TWO),
+    textbook_slowdown = _div(gross[TWO][TEXTBOOK], gross[ONE][TEXTBOOK])
+    call_slowdown = _div(gross[TWO][EMPTY_CALL], gross[ONE][EMPTY_CALL])
+    context = (
+        f"beside: textbook slows {_fmt_ratio(textbook_slowdown)}, "
+        f"the empty call (touching no shared memory) {_fmt_ratio(call_slowdown)}"
+    )
+    # (what, op, its mode, base, the base's mode, limit, context for the target line)
+    checks: list[tuple[str, str, str, str, str, float | None, str]] = [
+        ("advance() vs textbook locked increment", ADVANCE, ONE, TEXTBOOK, ONE, 0.15, ""),
+        ("advance() vs empty function call", ADVANCE, ONE, EMPTY_CALL, ONE, 2.5, ""),
+        ("should_stop() vs empty function call", STOP, ONE, EMPTY_CALL, ONE, 2.0, ""),
+        # No target of its own: how the locked increment degrades under contention.
+        ("advance() vs textbook, 2 processes at once", ADVANCE, TWO, TEXTBOOK, TWO, None, ""),
+        # For context: the issue expects 3.5-5x here; ours must not slow down so.
+        ("textbook slowdown, 2 vs 1 process", TEXTBOOK, TWO, TEXTBOOK, ONE, None, ""),
+        (
+            "advance() slowdown, 2 vs 1 process",
+            ADVANCE,
+            TWO,
+            ADVANCE,
+            ONE,
+            CONTENTION_LIMIT,
+            context,
+        ),
+        ("should_stop() slowdown, 2 vs 1 process", STOP, TWO, STOP, ONE, CONTENTION_LIMIT, context),
     ]
-    for what, op, base, limit, mode in checks:
-        base_mode = ONE if op == base else mode
-        value_net = _div(net[mode][op], net[base_mode][base])
+    for what, op, mode, base, base_mode, limit, beside in checks:
         value_gross = _div(gross[mode][op], gross[base_mode][base])
-        met = None if value_net is None or limit is None else value_net <= limit
+        value_net = _div(net[mode][op], net[base_mode][base])
+        met = None if value_gross is None or limit is None else value_gross <= limit
         targets_table.add(
             what,
-            _fmt_ratio(value_net),
-            "x",
             _fmt_ratio(value_gross),
-            "—" if limit is None else f"<= {limit}x",
+            "x",
+            _fmt_ratio(value_net),
+            _target_text(what, limit),
             "—" if limit is None else yes_no(met),
         )
         if limit is not None:
-            targets.append(
-                Target(
-                    "2. worker costs",
-                    what,
-                    f"{_fmt_ratio(value_net)} net, {_fmt_ratio(value_gross)} gross",
-                    f"<= {limit}x",
-                    met,
-                )
-            )
+            shown = f"{_fmt_ratio(value_gross)} gross ({_fmt_ratio(value_net)} net)"
+            if beside:
+                shown += f"; {beside}"
+            targets.append(Target("2. worker costs", what, shown, f"<= {limit}x", met))
     targets_table.notes.append(
-        "met? is judged on the net ratio (loop overhead removed from both sides); the "
-        "gross ratio includes one empty loop iteration on each side."
+        "met? is judged on the gross ratio (one loop iteration on each side), as the issue "
+        "states its figures; net removes the empty loop from both sides. The slowdowns "
+        "compare each operation's iteration with 2 processes running it at once against "
+        "1 process, same run: the textbook locked increment contends for one lock (the "
+        "issue expects 3.5-5x), advance() and should_stop() touch no shared lock and must "
+        f"stay within {CONTENTION_LIMIT}x. The empty call's own slowdown shows what running "
+        "2 processes at once costs on this machine with no shared memory touched (other "
+        "load, too few cores)."
     )
     return [table, targets_table], targets
+
+
+def _target_text(what: str, limit: float | None) -> str:
+    if limit is not None:
+        return f"<= {limit}x"
+    if what.startswith("textbook slowdown"):
+        return "context: 3.5-5x expected"
+    return "—"
 
 
 def _div(a: float, b: float) -> float | None:
@@ -140,8 +173,7 @@ def _div(a: float, b: float) -> float | None:
 
 
 def _x(a: float, b: float) -> str:
-    value = _div(a, b)
-    return _fmt_ratio(value)
+    return _fmt_ratio(_div(a, b))
 
 
 def _fmt_ratio(value: Any) -> str:
