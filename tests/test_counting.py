@@ -81,10 +81,10 @@ def test_threads_in_one_worker_lose_no_update(start_method):
     assert helpers.last_bar(buf.getvalue()).startswith(f"{sum(done)}it ")
 
 
-def test_count_items_bar_ends_exact_and_moves_inside_one_chunk():
+def test_count_items_bar_ends_exact_and_moves_inside_one_chunk(start_method):
     buf = io.StringIO()
     counts = []
-    with pp.ProgressPool(1, interval=0.02, file=buf) as pool:
+    with pp.ProgressPool(1, interval=0.02, context=start_method, file=buf) as pool:
         result = pool.map_async(helpers.slow_square, range(200), chunksize=200)
         while not result.ready():
             counts.append(pool.monitor.snapshot().count)

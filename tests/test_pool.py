@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import multiprocessing
 import pickle
+import threading
 import time
 
 import pytest
@@ -72,6 +74,38 @@ def test_imap_reads_an_endless_generator_lazily():
     assert next(pulled) < 100_000  # read a bounded number of tasks ahead
 
 
+def test_breaking_out_of_progress_imap_in_a_with_block_leaves_nothing_running(start_method):
+    seen = []
+    with pp.progress_imap(helpers.slow_square, range(100), processes=2, chunksize=1,
+                          context=start_method, file=io.StringIO()) as results:
+        for r in results:
+            seen.append(r)
+            if len(seen) == 3:
+                break
+    assert seen == [0, 1, 4]
+    assert multiprocessing.active_children() == []  # terminated, not left to the collector
+    assert next(results, "ended") == "ended"
+
+
+def test_imap_next_with_a_timeout_leaves_the_call_running():
+    with pp.ProgressPool(1, file=io.StringIO()) as pool:
+        results = pool.imap(helpers.cooperative, [0, 1], 1)
+        with pytest.raises(multiprocessing.TimeoutError):
+            results.next(timeout=0.05)  # the first item takes 2 s
+        pool.cancel()
+        with pytest.raises(pp.Cancelled):
+            list(results)
+
+
+def test_closing_an_imap_stops_its_call_but_not_the_pool():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        with pool.imap(helpers.cooperative, range(4), 1) as results:
+            pass  # never read: leaving the block stops the call's items (2 s each)
+        assert next(results, "closed") == "closed"
+        assert not pool.progress.stop_requested
+        assert pool.map(helpers.square, range(3)) == [0, 1, 4]
+
+
 def test_progress_imap_unordered_and_total():
     buf = io.StringIO()
     out = sorted(pp.progress_imap(helpers.square, range(30), ordered=False, processes=2, file=buf))
@@ -122,7 +156,10 @@ BAD_POOLS = [
     (dict(count="bytes"), ValueError, "count must be 'items'"),
     (dict(total=-1), ValueError, "total must be >= 0"),
     (dict(interval=0), ValueError, "interval must be > 0"),
+    (dict(interval=math.inf), ValueError, "interval must be > 0 and <= 60"),
+    (dict(interval=math.nan), ValueError, "interval must be > 0"),
     (dict(grace=-1), ValueError, "grace must be"),
+    (dict(grace=math.nan), ValueError, "grace must be"),
     (dict(context="threads"), ValueError, "unknown start method"),
     (dict(initializer=5), TypeError, "initializer must be callable"),
     (dict(maxtasksperchild=0), ValueError, "maxtasksperchild"),
@@ -144,6 +181,11 @@ BAD_CALLS = [
     (dict(fn=lambda x: x), TypeError, "functions travel to workers by their importable name"),
     (dict(chunksize=0), ValueError, "chunksize must be at least 1"),
     (dict(timeout=0), ValueError, "timeout must be"),
+    (dict(timeout=math.nan), ValueError, "timeout must be"),
+    # items: made afresh for each call
+    (dict(items=lambda: [1, threading.Lock()]), None, None),  # only the first is checked early
+    (dict(items=lambda: [threading.Lock()]), TypeError, "cannot send the first item"),
+    (dict(items=lambda: iter([threading.Lock()])), TypeError, "cannot send the first item"),
 ]
 
 
@@ -161,8 +203,30 @@ def test_bad_call_arguments_fail_before_any_process_starts(call, kwargs, error, 
     monkeypatch.setattr(procprogress._map, "ProgressPool", _NoPool)
     kwargs = dict(kwargs)  # the parameter table is shared by both calls
     fn = kwargs.pop("fn", helpers.square)
+    items = kwargs.pop("items", lambda: range(3))()
+    if error is None:  # the pool starts: the check let it through
+        with pytest.raises(AssertionError, match="a pool was started"):
+            getattr(pp, call)(fn, items, processes=1, file=io.StringIO(), **kwargs)
+        return
     with pytest.raises(error, match=message):
-        getattr(pp, call)(fn, range(3), processes=1, file=io.StringIO(), **kwargs)
+        getattr(pp, call)(fn, items, processes=1, file=io.StringIO(), **kwargs)
+
+
+@pytest.mark.parametrize("call", ["progress_map", "progress_imap"])
+def test_shared_progress_in_the_items_fails_before_any_process_starts(call, monkeypatch):
+    import procprogress._map
+
+    monkeypatch.setattr(procprogress._map, "ProgressPool", _NoPool)
+    progress = pp.SharedProgress()
+    with pytest.raises(RuntimeError, match="cannot be sent through task arguments"):
+        getattr(pp, call)(helpers.add, [(progress, 1)], processes=1)
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_lambda_initializer_says_why_and_what_to_do(method):
+    with pytest.raises(TypeError, match=r"\(the initializer\).*importable name"):
+        pp.ProgressPool(1, context=method, initializer=lambda: None, file=io.StringIO())
+    assert multiprocessing.active_children() == []
 
 
 def test_imap_can_be_read_after_close_as_with_pool():

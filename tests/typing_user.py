@@ -17,6 +17,9 @@ def user_code() -> None:
     results: list[int] = pp.progress_map(work, range(10), processes=2, desc="squares")
     for r in pp.progress_imap(work, range(10), ordered=False):
         results.append(r)
+    with pp.progress_imap(work, range(10)) as stream:
+        first: int = stream.next(timeout=1.0)
+        results.append(first)
     progress = pp.SharedProgress(context="spawn")
     count: int = progress.count
     with pp.Monitor(progress, total=count, desc="rows") as monitor:

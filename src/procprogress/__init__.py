@@ -8,7 +8,7 @@ bar and can raise the flag.
 from ._errors import Cancelled, ProcProgressError, WorkerLost
 from ._map import progress_imap, progress_map
 from ._poller import Monitor, Snapshot
-from ._pool import ProgressPool, ProgressResult
+from ._pool import ProgressIterator, ProgressPool, ProgressResult
 from ._shared import SharedProgress
 from ._worker import advance, raise_if_stopped, should_stop, worker_init
 
@@ -18,6 +18,7 @@ __all__ = [
     "Cancelled",
     "Monitor",
     "ProcProgressError",
+    "ProgressIterator",
     "ProgressPool",
     "ProgressResult",
     "SharedProgress",

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._pool import ProgressPool, _check_call, _check_timeout
+from ._pool import (
+    ProgressIterator,
+    ProgressPool,
+    _check_call,
+    _check_timeout,
+    _with_first_item_checked,
+)
 from ._shared import ContextLike
 
 if TYPE_CHECKING:
@@ -61,6 +67,7 @@ def progress_map(
     _check_call(fn, chunksize)  # before any process starts
     _check_timeout(timeout)
     items = iterable if hasattr(iterable, "__len__") else list(iterable)
+    _with_first_item_checked(items)
     if total is None and count == "items":
         total = len(items)  # type: ignore[arg-type]
     with ProgressPool(
@@ -97,13 +104,19 @@ def progress_imap(
     interval: float = 0.1,
     tqdm_class: type[tqdm[Any]] | None = None,
     **tqdm_kwargs: Any,
-) -> Iterator[Any]:
+) -> ProgressIterator:
     """Like :func:`progress_map`, but yield results as they are ready.
 
     The input is read lazily, a bounded number of tasks ahead, so a generator
     of any length works. With ``ordered=False`` results come in completion
-    order. The pool lives as long as the iteration: closing the iterator early
-    (``break``) terminates it.
+    order. The pool lives as long as the iteration: it ends when the results
+    run out or fail, or when the iterator is closed. To stop early, use it as
+    a ``with`` block, so a ``break`` leaves no process behind::
+
+        with procprogress.progress_imap(fn, items) as results:
+            for result in results:
+                if good_enough(result):
+                    break
 
     Args:
         ordered: yield in input order (``imap``) or as finished (``imap_unordered``).
@@ -114,6 +127,7 @@ def progress_imap(
     """
     _check_call(fn, chunksize)  # now, not at the first next(): before any process starts
     _check_timeout(timeout)
+    iterable = _with_first_item_checked(iterable)
     if total is None and count == "items" and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     pool = ProgressPool(
@@ -130,35 +144,7 @@ def progress_imap(
         **tqdm_kwargs,
     )
     try:
-        stream = pool.imap if ordered else pool.imap_unordered
-        results = stream(fn, iterable, chunksize, timeout=timeout)
+        return pool._imap(fn, iterable, chunksize, ordered=ordered, timeout=timeout, owns_pool=True)
     except BaseException:
         pool.terminate()
         raise
-    return _PoolStream(pool, results)
-
-
-class _PoolStream(Iterator[Any]):
-    """``progress_imap``'s results. It owns its pool, which ends with the iteration:
-    when the results run out or fail, or the iterator is closed or collected."""
-
-    def __init__(self, pool: ProgressPool, results: Iterator[Any]) -> None:
-        self._pool = pool
-        self._results = results
-
-    def __next__(self) -> Any:
-        try:
-            return next(self._results)
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Stop the work and the pool now."""
-        self._pool.terminate()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # at interpreter exit, perhaps: nothing left to stop
-            pass

@@ -22,6 +22,7 @@ so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import enum
@@ -55,6 +56,9 @@ _WAIT_SLICE = 0.02
 #: How long Pool.terminate() may take on a broken pool before we free its locks
 #: (a healthy one takes milliseconds).
 _TERMINATE_PATIENCE = 0.5
+#: After a worker dies, how long the others get to hand back the items they
+#: finished (their tasks are cut short within a flush period, ~20 ms).
+_SURVIVOR_PATIENCE = 0.04
 #: An unsized input is cut into tasks of about this many seconds of work.
 _TARGET_TASK_SECONDS = 0.05
 
@@ -402,6 +406,116 @@ class ProgressResult:
         return results[0] if self._job.single else results
 
 
+class ProgressIterator(Iterator[Any]):
+    """The results of ``imap``, ``imap_unordered`` and :func:`procprogress.progress_imap`.
+
+    An iterator, as ``Pool.imap``'s, with its ``next(timeout)``. It is also a
+    context manager: leaving the ``with`` block (or :meth:`close`) stops the
+    call's remaining work, and for ``progress_imap`` ends its pool, so a
+    ``break`` leaves nothing running. A ``for`` loop alone does not close it
+    on ``break``; dropping the last reference to it does.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        pool: ProgressPool,
+        job: _Job,
+        *,
+        ordered: bool,
+        cancel_after: float | None,
+        owns_pool: bool = False,
+    ) -> None:
+        self._pool = pool
+        self._job = job
+        self._ordered = ordered
+        self._cancel_after = cancel_after
+        self._owns_pool = owns_pool
+        self._started = time.monotonic()
+        self._next_start = 0
+        self._piece: collections.deque[Any] = collections.deque()
+        self._closed = False
+
+    def __iter__(self) -> ProgressIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return self.next()
+
+    def next(self, timeout: float | None = None) -> Any:
+        """The next result.
+
+        Args:
+            timeout: seconds to wait before raising
+                :class:`multiprocessing.TimeoutError` (the call goes on).
+
+        Raises:
+            StopIteration: every result has been read.
+            Cancelled, WorkerLost, KeyboardInterrupt, Exception: as for ``map``.
+        """
+        try:
+            while not self._piece:
+                if self._closed:
+                    raise StopIteration
+                self._take_piece(timeout)
+            return self._piece.popleft()
+        except MpTimeoutError:
+            raise
+        except BaseException:  # the end, or what ended the call
+            self._end()
+            raise
+
+    def _take_piece(self, timeout: float | None) -> None:
+        job = self._job
+        cancel_after = None
+        if self._cancel_after is not None:
+            cancel_after = max(self._cancel_after - (time.monotonic() - self._started), 0.0)
+        self._pool._wait(
+            job, timeout=timeout, cancel_after=cancel_after, until=lambda: self._ready() is not None
+        )
+        start = self._ready()
+        if start is None:
+            raise StopIteration  # finished with every result: _wait raised otherwise
+        with job._changed:
+            piece = job.pieces.pop(start)
+        self._next_start = start + len(piece)
+        self._piece.extend(piece)
+
+    def _ready(self) -> int | None:
+        with self._job._changed:
+            if self._ordered:
+                return self._next_start if self._next_start in self._job.pieces else None
+            return next(iter(self._job.pieces), None)
+
+    def close(self) -> None:
+        """Stop reading: the call's remaining work is stopped (``progress_imap``'s
+        pool is terminated). Idempotent."""
+        if not self._closed:
+            if not self._job.finished:
+                self._job.fail(Cancelled("the results' iterator was closed"))
+            self._end()
+
+    def _end(self) -> None:
+        self._closed = True
+        self._piece.clear()
+        if self._owns_pool:
+            self._pool.terminate()
+
+    def __enter__(self) -> ProgressIterator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if self._owns_pool:
+            try:
+                self._pool.terminate()
+            except Exception:  # at interpreter exit, perhaps: nothing left to stop
+                pass
+
+
 class ProgressPool(Pool):
     """A ``multiprocessing.Pool`` that shows an exact live bar and can be cancelled.
 
@@ -494,12 +608,13 @@ class ProgressPool(Pool):
         self._progress = SharedProgress(context=self._context)
         self._call_stops = self._context.RawArray("q", _JOB_SLOTS)  # only the parent writes
         self._broken_at = 0.0
+        self._stopped_at: float | None = None  # when the stop flag was first seen
         self._explicit_total = total is not None
         monitor = Monitor(
             self._progress, total, interval=interval, tqdm_class=tqdm_class, **tqdm_kwargs
         )
         monitor._watch_processes(
-            self._watched_sentinels, self._on_worker_ended, self._fail_overdue_jobs
+            self._watched_sentinels, self._on_worker_ended, self._on_tick
         )
         try:
             with _sigint_blocked(self._context):
@@ -619,9 +734,16 @@ class ProgressPool(Pool):
         for job in jobs:
             job.drop(task_id)
 
+    def _on_tick(self) -> None:
+        """Every poll (ticker thread): notice a stop, and fail calls a death left."""
+        self._stop_noticed()
+        self._fail_overdue_jobs()
+
     def _fail_overdue_jobs(self) -> None:
-        """After a death, fail the calls still waiting for tasks (ticker thread)."""
-        if self._broken is None or time.monotonic() - self._broken_at < self._interval:
+        """After a death, fail the calls still waiting for tasks: the surviving
+        workers had ``_SURVIVOR_PATIENCE`` to hand back their finished items."""
+        patience = min(self._interval, _SURVIVOR_PATIENCE)
+        if self._broken is None or time.monotonic() - self._broken_at < patience:
             return
         with self._jobs_lock:
             jobs = list(self._jobs.values())
@@ -759,7 +881,6 @@ class ProgressPool(Pool):
         """
         interrupts = 0
         started = time.monotonic()
-        stop_seen: float | None = None
 
         def on_sigint() -> None:
             nonlocal interrupts
@@ -776,11 +897,10 @@ class ProgressPool(Pool):
                     if cancel_after is not None and now - started >= cancel_after:
                         self.cancel(f"timed out after {cancel_after:g} s")
                         cancel_after = None
-                    if self._progress.stop_requested:
-                        stop_seen = now if stop_seen is None else stop_seen
-                        if interrupts >= 2 or now - stop_seen >= self._grace:
-                            self._terminate_workers()
-                            break
+                    if self._grace_ran_out() or (interrupts >= 2 and self._stop_noticed()):
+                        self._terminate_workers()
+                        break
+                    self._fail_overdue_jobs()
                     if timeout is not None and now - started >= timeout:
                         raise MpTimeoutError(f"no result within {timeout:g} s")
                     job.wait_changed(_WAIT_SLICE)
@@ -800,6 +920,18 @@ class ProgressPool(Pool):
 
     def _terminate_workers(self) -> None:
         self.terminate()
+
+    def _stop_noticed(self) -> float | None:
+        """When the stop flag was first seen raised (``None``: not raised), however
+        it was raised: cancel(), a Monitor, the SharedProgress, a worker."""
+        if self._stopped_at is None and self._progress.stop_requested:
+            self._stopped_at = time.monotonic()
+        return self._stopped_at
+
+    def _grace_ran_out(self) -> bool:
+        """Whether the workers had their ``grace`` seconds since the stop."""
+        stopped_at = self._stop_noticed()
+        return stopped_at is not None and time.monotonic() - stopped_at >= self._grace
 
     def _check_usable(self) -> None:
         if self._broken is not None:
@@ -832,6 +964,7 @@ class ProgressPool(Pool):
         work afterwards. Workers that do not return within ``grace`` seconds are
         terminated."""
         self._progress.request_stop(reason)
+        self._stop_noticed()
         if self._monitor is not None:
             self._monitor.wake()
 
@@ -929,15 +1062,13 @@ class ProgressPool(Pool):
         chunksize: int | None = None,
         *,
         timeout: float | None = None,
-    ) -> Iterator[Any]:
+    ) -> ProgressIterator:
         """``Pool.imap``: results in input order, as they become ready.
 
         The input is read lazily, a bounded number of tasks ahead, so an endless
         generator works. With no ``chunksize``, tasks grow to about 50 ms of work.
         """
-        timeout = _check_timeout(timeout)
-        job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
-        return self._stream(job, ordered=True, timeout=timeout)
+        return self._imap(func, iterable, chunksize, ordered=True, timeout=timeout)
 
     def imap_unordered(  # type: ignore[override]
         self,
@@ -946,34 +1077,25 @@ class ProgressPool(Pool):
         chunksize: int | None = None,
         *,
         timeout: float | None = None,
-    ) -> Iterator[Any]:
+    ) -> ProgressIterator:
         """``Pool.imap_unordered``: results as they become ready, read lazily."""
-        timeout = _check_timeout(timeout)
+        return self._imap(func, iterable, chunksize, ordered=False, timeout=timeout)
+
+    def _imap(
+        self,
+        func: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        chunksize: int | None,
+        *,
+        ordered: bool,
+        timeout: float | None,
+        owns_pool: bool = False,
+    ) -> ProgressIterator:
+        cancel_after = _check_timeout(timeout)
         job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
-        return self._stream(job, ordered=False, timeout=timeout)
-
-    def _stream(self, job: _Job, *, ordered: bool, timeout: float | None) -> Iterator[Any]:
-        started = time.monotonic()
-        next_start = 0
-
-        def ready_piece() -> int | None:
-            with job._changed:
-                if ordered:
-                    return next_start if next_start in job.pieces else None
-                return next(iter(job.pieces), None)
-
-        while True:
-            cancel_after = None
-            if timeout is not None:
-                cancel_after = max(timeout - (time.monotonic() - started), 0.0)
-            self._wait(job, cancel_after=cancel_after, until=lambda: ready_piece() is not None)
-            start = ready_piece()
-            if start is None:
-                return  # finished with every result: _wait raised otherwise
-            with job._changed:
-                piece = job.pieces.pop(start)
-            next_start = start + len(piece)
-            yield from piece
+        return ProgressIterator(
+            self, job, ordered=ordered, cancel_after=cancel_after, owns_pool=owns_pool
+        )
 
     def terminate(self) -> None:
         """Stop the workers now and close the bar. The pool is unusable afterwards.
@@ -1039,12 +1161,16 @@ class ProgressPool(Pool):
 
         Never hangs on a dead worker: if one dies while the pool drains, the
         pool is terminated and the call that lost work raises ``WorkerLost``.
+        After a stop, workers still busy ``grace`` seconds after it are
+        terminated.
         """
         if self._pool_is_running():
             raise ValueError("join() needs close() or terminate() first")
         while self._outstanding and self._broken is None and not self._terminating:
+            if self._grace_ran_out():
+                break  # stopped, and the workers had their grace: terminate them
             time.sleep(_WAIT_SLICE)
-        if self._broken is not None:
+        if self._broken is not None or self._grace_ran_out():
             self.terminate()
         super().join()
         self._close_monitor()
@@ -1176,6 +1302,34 @@ def _check_call(fn: object, chunksize: object) -> None:
     _check_function(fn)
     if chunksize is not None:
         _check_chunksize(chunksize)
+
+
+_NOTHING = object()
+
+
+def _with_first_item_checked(items: Iterable[Any]) -> Iterable[Any]:
+    """``items``, its first item checked now: one that cannot travel to the workers
+    (a SharedProgress, an open file) fails before any process starts."""
+    if hasattr(items, "__len__"):
+        first = next(iter(items), _NOTHING)
+        rest = items
+    else:  # an iterator: put the item we read back in front
+        it = iter(items)
+        first = next(it, _NOTHING)
+        rest = it if first is _NOTHING else itertools.chain([first], it)
+    if first is not _NOTHING:
+        try:
+            pickle.dumps(first, pickle.HIGHEST_PROTOCOL)
+        except RuntimeError:  # SharedProgress says how to pass it instead
+            raise
+        except Exception as exc:
+            raise TypeError(
+                f"cannot send the first item ({type(first).__name__}) to the worker "
+                f"processes: items travel to workers by pickling, and it cannot be pickled "
+                f"({exc}). Pass what the worker needs to rebuild it instead (a path rather "
+                "than an open file, say)"
+            ) from exc
+    return rest
 
 
 def _check_function(fn: object, *, what: str = "function to run") -> None:
