@@ -14,9 +14,27 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_all_is_exactly_the_public_names():
-    public = {name for name in vars(procprogress) if not name.startswith("_")}
+    public = {name for name in dir(procprogress) if not name.startswith("_")}
     public |= {"__version__"}
     assert set(procprogress.__all__) == public
+    for name in procprogress.__all__:  # each one loads, and then sits in the namespace
+        getattr(procprogress, name)
+    assert {n for n in vars(procprogress) if not n.startswith("_")} | {"__version__"} == public
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        procprogress.nope  # noqa: B018
+
+
+def test_a_spawn_worker_imports_only_the_worker_side():
+    """No tqdm, typing or concurrent.futures in a worker: it starts as fast as Pool's."""
+    code = (
+        "import sys, multiprocessing.pool, procprogress._tasks\n"
+        "heavy = {'tqdm', 'typing', 'concurrent.futures', 'procprogress._pool',\n"
+        "         'procprogress._poller', 'procprogress._errors'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", [n for n in procprogress.__all__ if n != "__version__"])

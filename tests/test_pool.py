@@ -115,7 +115,7 @@ def test_progress_imap_unordered_and_total():
 
 def test_progress_map_default_chunksize_is_not_one_for_large_inputs():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
-        tasks = list(pool._tasks(_FakeJob(), helpers.square, 0, range(100_000), 100_000, None))
+        tasks = list(pool._make_tasks(_FakeJob(), helpers.square, 0, range(100_000), 100_000, None))
     assert len(tasks) == 8
     assert min(t.size for t in tasks) > 1
 

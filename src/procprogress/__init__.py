@@ -3,14 +3,13 @@
 Workers count progress into shared memory with :func:`advance` and check a
 shared stop flag with :func:`should_stop`; a thread in the parent moves a tqdm
 bar and can raise the flag.
+
+The names below are imported when first used: a spawn or forkserver worker
+imports only the worker side, so it starts about as fast as a plain ``Pool``
+worker.
 """
 
-from ._errors import Cancelled, ProcProgressError, WorkerLost
-from ._map import progress_imap, progress_map
-from ._poller import Monitor, Snapshot
-from ._pool import ProgressIterator, ProgressPool, ProgressResult
-from ._shared import SharedProgress
-from ._worker import advance, raise_if_stopped, should_stop, worker_init
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -33,11 +32,44 @@ __all__ = [
     "worker_init",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
-        try:
-            _obj.__module__ = __name__
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj
+#: public name -> the private module that defines it
+_HOMES = {
+    "Cancelled": "_errors",
+    "ProcProgressError": "_errors",
+    "WorkerLost": "_errors",
+    "progress_imap": "_map",
+    "progress_map": "_map",
+    "Monitor": "_poller",
+    "Snapshot": "_poller",
+    "ProgressIterator": "_pool",
+    "ProgressPool": "_pool",
+    "ProgressResult": "_pool",
+    "SharedProgress": "_shared",
+    "advance": "_worker",
+    "raise_if_stopped": "_worker",
+    "should_stop": "_worker",
+    "worker_init": "_worker",
+}
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._errors import Cancelled, ProcProgressError, WorkerLost
+    from ._map import progress_imap, progress_map
+    from ._poller import Monitor, Snapshot
+    from ._pool import ProgressIterator, ProgressPool, ProgressResult
+    from ._shared import SharedProgress
+    from ._worker import advance, raise_if_stopped, should_stop, worker_init
+else:
+
+    def __getattr__(name: str) -> object:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'procprogress' has no attribute {name!r}")
+        obj = getattr(_importlib.import_module(f".{home}", __name__), name)
+        globals()[name] = obj
+        return obj
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
+
+del TYPE_CHECKING

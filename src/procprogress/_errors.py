@@ -21,7 +21,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from ._public import public
 
+
+@public
 class ProcProgressError(Exception):
     """Base class of every error procprogress raises on its own account.
 
@@ -29,6 +32,7 @@ class ProcProgressError(Exception):
     """
 
 
+@public
 class Cancelled(ProcProgressError):
     """The run was stopped on purpose: by ``cancel()``, a deadline, or a stop flag.
 
@@ -88,6 +92,7 @@ def describe_exit(exitcode: int | None) -> str:
     return f"EXIT({exitcode})"
 
 
+@public
 class WorkerLost(ProcProgressError, BrokenProcessPool):
     """A worker process died (SIGKILL, out-of-memory kill, ``os._exit``, crash).
 

@@ -12,12 +12,15 @@ from ._pool import (
     _check_timeout,
     _with_first_item_checked,
 )
-from ._shared import ContextLike
+from ._public import public
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+    from ._shared import ContextLike
 
+
+@public
 def progress_map(
     fn: Callable[[Any], Any],
     iterable: Iterable[Any],
@@ -86,6 +89,7 @@ def progress_map(
         return pool.map(fn, items, chunksize, timeout=timeout)
 
 
+@public
 def progress_imap(
     fn: Callable[[Any], Any],
     iterable: Iterable[Any],

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
 from ._worker import FLUSH_PERIOD
@@ -114,6 +115,7 @@ class Ticker:
         return True
 
 
+@public
 class Snapshot(NamedTuple):
     """A Monitor's reading at one moment.
 
@@ -157,6 +159,7 @@ def check_interval(interval: object) -> float:
     return float(interval)
 
 
+@public
 class Monitor:
     """Drive a tqdm bar from a :class:`SharedProgress` counter, in a parent thread.
 

@@ -5,10 +5,10 @@
     caller thread                  result thread (Pool's)     worker processes
     -------------                  ----------------------     ----------------
     map(fn, items)
-      splits items into tasks --- Pool task queue ----------> _run_task(task):
+      splits items into tasks --- Pool task queue ----------> run_task(task):
       (start index, items)                                      results.extend(map(fn, items))
       _Job <-- on_outcome() <---- Pool result queue <-------    end: flush counts,
-      waits in slices: done?                                         return _Outcome
+      waits in slices: done?                                         return Outcome
       deadline? Ctrl-C? grace?                                flusher thread (every 20 ms):
                                                                 counts -------> counter
     ticker thread (Monitor): every `interval` reads the         stop flag or call's stop
@@ -18,13 +18,14 @@
 
 A task returns every result it finished, even when it stops early or raises,
 so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
+The worker side (``run_task``) lives in ``_tasks``, which a worker imports
+without this module.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import enum
 import itertools
 import os
@@ -35,22 +36,22 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing.context import BaseContext
-from multiprocessing.pool import ExceptionWithTraceback, Pool  # type: ignore[attr-defined]
+from multiprocessing.pool import Pool
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._errors import Cancelled, WorkerLost
 from ._poller import Monitor, check_interval
-from ._shared import WORKER_SLOTS, ContextLike, SharedProgress, resolve_context
+from ._public import public
+from ._shared import WORKER_SLOTS, SharedProgress, resolve_context
 from ._signals import handling_sigint
-from ._worker import install, installed
+from ._tasks import APPLY, JOB_SLOTS, MAP, STAR, Outcome, Task, pool_worker_init, run_task
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-#: Slots of the shared table of stopped calls (a call's id picks its slot, and the
-#: slot holds the id + 1 of the call stopped there, so calls never stop each other).
-_JOB_SLOTS = 4096
+    from ._shared import ContextLike
+
 #: How often a waiting call checks its deadline and Ctrl-C.
 _WAIT_SLICE = 0.02
 #: How long Pool.terminate() may take on a broken pool before we free its locks
@@ -70,118 +71,6 @@ class Count(enum.Enum):
     MANUAL = "manual"
 
 
-class _Kind(enum.IntEnum):
-    MAP = 0  # fn(item)
-    STAR = 1  # fn(*item)
-    APPLY = 2  # fn(*args, **kwds), item == (args, kwds)
-
-
-class _Task(NamedTuple):
-    job: int
-    id: int
-    kind: _Kind
-    start: int
-    size: int
-    payload: bytes  # pickle of (fn, items): a worker that cannot load it says why
-    count_items: bool
-
-
-class _Outcome(NamedTuple):
-    task: int
-    start: int
-    results: list[Any]
-    error: Any  # an exception, rebuilt with its remote traceback as __cause__
-    seconds: float
-    stopped: bool
-
-
-# -- worker side ---------------------------------------------------------------------------
-
-_call_stops: Any = None
-
-
-def _pool_worker_init(
-    progress: SharedProgress,
-    call_stops: Any,
-    count_advances: bool,
-    initializer: Callable[..., object] | None,
-    initargs: Iterable[Any],
-) -> None:
-    global _call_stops
-    # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
-    # the default one ends the worker at once, whatever it is running.
-    install(progress, flush_on_sigterm=False, own_sigint=True, count_advances=count_advances)
-    # Started with SIGINT blocked (see _sigint_blocked); ignored now, so unblock it:
-    # a Ctrl-C that came while this worker started up is dropped.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _call_stops = call_stops
-    if initializer is not None:
-        initializer(*initargs)
-
-
-def _run_task(task: _Task) -> _Outcome:
-    state = installed()
-    if state is None:  # pragma: no cover - a pool always installs it
-        raise RuntimeError("procprogress task ran in a process without worker_init")
-    try:
-        fn, items = pickle.loads(task.payload)
-    except Exception as exc:
-        return _Outcome(task.id, task.start, [], _portable(_load_error(exc)), 0.0, False)
-    # The call's slot in the table of stopped calls: set when the call fails.
-    call_stop = ctypes.c_longlong.from_buffer(_call_stops, (task.job % _JOB_SLOTS) * 8)
-    running = state.begin_task(
-        task.id, items, call_stop, task.job + 1, count_items=task.count_items
-    )
-    error: Any = None
-    began = time.perf_counter()
-    try:
-        # The loop runs in C, as in Pool.map: no per-item check. The flusher thread
-        # cuts ``items`` short when a stop flag is raised; ``results`` grows as
-        # items finish, so the bar counts them while the task runs.
-        if task.kind is _Kind.MAP:
-            running.results.extend(map(fn, items))
-        elif task.kind is _Kind.STAR:
-            running.results.extend(itertools.starmap(fn, items))
-        else:
-            for args, kwds in items:
-                running.results.append(fn(*args, **kwds))
-    except Cancelled as exc:
-        if running.stop_asked():
-            running.stopped = True  # raise_if_stopped(): the item ends, not the call
-        else:
-            error = _portable(exc)  # raised by the function itself: an ordinary error
-    except BaseException as exc:
-        error = _portable(exc)
-    finally:
-        state.end_task()
-    seconds = time.perf_counter() - began
-    stopped = running.stopped or running.seen_stop is not None
-    results = running.results[: running.finished()]
-    return _Outcome(task.id, task.start, results, error, seconds, stopped)
-
-
-def _load_error(exc: Exception) -> RuntimeError:
-    return RuntimeError(
-        f"a worker could not load its task ({type(exc).__name__}: {exc}). Workers find the "
-        "function, and the classes of its arguments, by their importable names: under "
-        "spawn and forkserver, define them in a module the workers can import, not in "
-        "the __main__ of 'python -c', a notebook or the REPL"
-    )
-
-
-def _portable(exc: BaseException) -> Any:
-    """The exception with its traceback attached, or a stand-in if it cannot be pickled."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception as why:
-        stand_in = RuntimeError(
-            f"the task raised {type(exc).__name__}: {exc}, which cannot be sent to the "
-            f"parent ({why}); give the exception class picklable arguments"
-        )
-        return ExceptionWithTraceback(stand_in, exc.__traceback__)
-    return ExceptionWithTraceback(exc, exc.__traceback__)
-
-
 # -- parent side ---------------------------------------------------------------------------
 
 
@@ -199,7 +88,7 @@ class _Job:
     ) -> None:
         self.pool = pool
         self.id = next(pool._job_ids)
-        self.tasks: Iterator[_Task] = iter(())
+        self.tasks: Iterator[Task] = iter(())
         # With auto_feed (a materialized input), each outcome feeds the next task
         # from the result thread; a lazy input is read only by its consumer.
         self.auto_feed = auto_feed
@@ -207,7 +96,7 @@ class _Job:
         self.limit = 2 * pool._processes + 1  # tasks in flight at most
         self._feeding = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
-        self.in_flight: dict[int, _Task] = {}
+        self.in_flight: dict[int, Task] = {}
         self.exhausted = False
         self.pieces: dict[int, list[Any]] = {}  # task start index -> its results
         self.error: BaseException | None = None
@@ -254,7 +143,7 @@ class _Job:
 
     # outcomes (Pool's result thread, the ticker thread)
 
-    def on_outcome(self, outcome: _Outcome) -> None:
+    def on_outcome(self, outcome: Outcome) -> None:
         with self._changed:
             if self.in_flight.pop(outcome.task, None) is None:
                 return
@@ -356,6 +245,7 @@ class _Job:
         return sum(recent) / len(recent) if recent else None
 
 
+@public
 class ProgressResult:
     """The result of ``map_async``, ``starmap_async`` or ``apply_async``.
 
@@ -406,6 +296,7 @@ class ProgressResult:
         return results[0] if self._job.single else results
 
 
+@public
 class ProgressIterator(Iterator[Any]):
     """The results of ``imap``, ``imap_unordered`` and :func:`procprogress.progress_imap`.
 
@@ -516,6 +407,7 @@ class ProgressIterator(Iterator[Any]):
                 pass
 
 
+@public
 class ProgressPool(Pool):
     """A ``multiprocessing.Pool`` that shows an exact live bar and can be cancelled.
 
@@ -606,7 +498,7 @@ class ProgressPool(Pool):
         self._broken: WorkerLost | None = None
         self._terminating = False
         self._progress = SharedProgress(context=self._context)
-        self._call_stops = self._context.RawArray("q", _JOB_SLOTS)  # only the parent writes
+        self._call_stops = self._context.RawArray("q", JOB_SLOTS)  # only the parent writes
         self._broken_at = 0.0
         self._stopped_at: float | None = None  # when the stop flag was first seen
         self._explicit_total = total is not None
@@ -620,7 +512,7 @@ class ProgressPool(Pool):
             with _sigint_blocked(self._context):
                 super().__init__(
                     self._processes,
-                    _pool_worker_init,
+                    pool_worker_init,
                     (
                         self._progress,
                         self._call_stops,
@@ -759,7 +651,7 @@ class ProgressPool(Pool):
 
     # -- submitting --------------------------------------------------------------------------
 
-    def _submit(self, task: _Task, job: _Job) -> None:
+    def _submit(self, task: Task, job: _Job) -> None:
         def answered(outcome: Any) -> None:
             with self._jobs_lock:
                 self._outstanding -= 1
@@ -771,7 +663,7 @@ class ProgressPool(Pool):
         with self._jobs_lock:
             self._outstanding += 1
         try:
-            super().apply_async(_run_task, (task,), callback=answered, error_callback=answered)
+            super().apply_async(run_task, (task,), callback=answered, error_callback=answered)
         except ValueError as exc:  # Pool was closed or terminated meanwhile
             answered(exc)
 
@@ -781,7 +673,7 @@ class ProgressPool(Pool):
 
     def _abandon(self, job_id: int) -> None:
         """Tell the workers to stop the items of call ``job_id``."""
-        self._call_stops[job_id % _JOB_SLOTS] = job_id + 1
+        self._call_stops[job_id % JOB_SLOTS] = job_id + 1
 
     def _stopping(self) -> bool:
         """Whether calls must take no more work: the pool was stopped, broke, or is
@@ -792,7 +684,7 @@ class ProgressPool(Pool):
         self,
         fn: Callable[..., Any],
         iterable: Iterable[Any],
-        kind: _Kind,
+        kind: int,
         chunksize: int | None,
         *,
         callback: Callable[[Any], object] | None = None,
@@ -814,20 +706,20 @@ class ProgressPool(Pool):
             callback=callback,
             error_callback=error_callback,
         )
-        job.tasks = self._tasks(job, fn, kind, iterable, size, chunksize)
+        job.tasks = self._make_tasks(job, fn, kind, iterable, size, chunksize)
         with self._jobs_lock:
             self._jobs[job.id] = job
         return job
 
-    def _tasks(
+    def _make_tasks(
         self,
         job: _Job,
         fn: Callable[..., Any],
-        kind: _Kind,
+        kind: int,
         iterable: Iterable[Any],
         size: int | None,
         chunksize: int | None,
-    ) -> Iterator[_Task]:
+    ) -> Iterator[Task]:
         count_items = self._count is Count.ITEMS
         if chunksize is None and size is not None:
             # Pool.map's own rule: about four tasks per worker.
@@ -840,7 +732,7 @@ class ProgressPool(Pool):
             if not items:
                 return
             payload = pickle.dumps((fn, items), pickle.HIGHEST_PROTOCOL)
-            yield _Task(job.id, next(self._task_ids), kind, start, len(items), payload, count_items)
+            yield Task(job.id, next(self._task_ids), kind, start, len(items), payload, count_items)
             start += len(items)
 
     # -- waiting -----------------------------------------------------------------------------
@@ -979,7 +871,7 @@ class ProgressPool(Pool):
         """``Pool.map``, with a live bar. ``timeout`` cancels the call after that many
         seconds (raising :class:`procprogress.Cancelled` with the finished results)."""
         cancel_after = _check_timeout(timeout)
-        job = self._start_job(func, iterable, _Kind.MAP, chunksize)
+        job = self._start_job(func, iterable, MAP, chunksize)
         return self._wait(job, cancel_after=cancel_after)
 
     def starmap(
@@ -992,7 +884,7 @@ class ProgressPool(Pool):
     ) -> list[Any]:
         """``Pool.starmap``, with a live bar and an optional cancelling ``timeout``."""
         cancel_after = _check_timeout(timeout)
-        job = self._start_job(func, iterable, _Kind.STAR, chunksize)
+        job = self._start_job(func, iterable, STAR, chunksize)
         return self._wait(job, cancel_after=cancel_after)
 
     def map_async(  # type: ignore[override]
@@ -1005,7 +897,7 @@ class ProgressPool(Pool):
     ) -> ProgressResult:
         """``Pool.map_async``; the result's ``get()`` never hangs on a dead worker."""
         job = self._start_job(
-            func, iterable, _Kind.MAP, chunksize, callback=callback, error_callback=error_callback
+            func, iterable, MAP, chunksize, callback=callback, error_callback=error_callback
         )
         job.feed()
         return ProgressResult(job)
@@ -1020,7 +912,7 @@ class ProgressPool(Pool):
     ) -> ProgressResult:
         """``Pool.starmap_async``; the result's ``get()`` never hangs on a dead worker."""
         job = self._start_job(
-            func, iterable, _Kind.STAR, chunksize, callback=callback, error_callback=error_callback
+            func, iterable, STAR, chunksize, callback=callback, error_callback=error_callback
         )
         job.feed()
         return ProgressResult(job)
@@ -1037,7 +929,7 @@ class ProgressPool(Pool):
         job = self._start_job(
             func,
             [(tuple(args), dict(kwds or {}))],
-            _Kind.APPLY,
+            APPLY,
             1,
             callback=callback,
             error_callback=error_callback,
@@ -1092,7 +984,7 @@ class ProgressPool(Pool):
         owns_pool: bool = False,
     ) -> ProgressIterator:
         cancel_after = _check_timeout(timeout)
-        job = self._start_job(func, iterable, _Kind.MAP, chunksize, materialize=False)
+        job = self._start_job(func, iterable, MAP, chunksize, materialize=False)
         return ProgressIterator(
             self, job, ordered=ordered, cancel_after=cancel_after, owns_pool=owns_pool
         )
@@ -1198,7 +1090,7 @@ def _sigint_blocked(context: BaseContext) -> Iterator[None]:
 
     Workers inherit the mask, so a Ctrl-C while one starts up (a spawn worker
     imports for a while before it can ignore SIGINT) prints no traceback from
-    it; ``_pool_worker_init`` unblocks it once it is ignored. Pool's helper
+    it; ``pool_worker_init`` unblocks it once it is ignored. Pool's helper
     threads inherit it too, so the replacement workers they start are covered,
     and SIGINT keeps going to the main thread, the only one that handles it.
     A Ctrl-C in the meantime is held back and raised when the block ends.

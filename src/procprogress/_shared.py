@@ -6,9 +6,14 @@ import multiprocessing
 import os
 import threading
 from multiprocessing.context import BaseContext, get_spawning_popen
-from typing import Any, Union
 
-ContextLike = Union[str, BaseContext, None]
+from ._public import public
+
+TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
+if TYPE_CHECKING:
+    from typing import Any, Union
+
+    ContextLike = Union[str, BaseContext, None]
 
 #: Rows in the worker table; a worker past this many alive at once still counts,
 #: it just cannot be named in a WorkerLost message or hand-shaken on exit.
@@ -47,6 +52,7 @@ def wrap32(value: int) -> int:
     return ((value + 0x80000000) & _MASK) - 0x80000000
 
 
+@public
 class SharedProgress:
     """Shared memory for one run: a progress counter and a stop flag.
 
@@ -76,8 +82,9 @@ class SharedProgress:
     def __init__(self, *, context: ContextLike = None) -> None:
         ctx = resolve_context(context)
         self.counter: Any = ctx.Value("i", 0)
-        self.stop_flag: Any = ctx.Value("b", 0)
-        # The worker table shares the counter's lock: one semaphore fewer to create.
+        # The stop flag and the worker table share the counter's lock: fewer semaphores
+        # to create, here and in every worker (the flag is only ever written whole).
+        self.stop_flag: Any = ctx.Value("b", 0, lock=self.counter.get_lock())
         self._workers: Any = ctx.Array("q", WORKER_SLOTS * _ROW, lock=self.counter.get_lock())
         self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes
         # advance()'s units, in 64 bits, and a sequence number that is odd while a

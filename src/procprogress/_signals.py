@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
-from types import FrameType
-from typing import Callable
+
+TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
+    from typing import Callable
 
 
 @contextlib.contextmanager

@@ -27,13 +27,16 @@ import os
 import select
 import signal
 import threading
-from collections.abc import Iterable
-from types import FrameType
-from typing import Any, Callable
 
-from ._errors import Cancelled
+from ._public import public
 from ._shared import SharedProgress
 from ._signals import is_default_or_ours
+
+TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import FrameType
+    from typing import Any, Callable
 
 #: How often a worker's flusher thread hands its counts to the shared counter
 #: and looks at the stop flags.
@@ -53,6 +56,7 @@ _steps: collections.deque[int] = collections.deque()  # advance(n) for n != 1
 _stop_view: memoryview[bool] = _NOT_INSTALLED  # the shared stop byte, read as a bool
 
 
+@public
 def advance(n: int = 1) -> None:
     """Count ``n`` units of progress in this worker.
 
@@ -77,6 +81,7 @@ def advance(n: int = 1) -> None:
         _advance_many(n)
 
 
+@public
 def should_stop() -> bool:
     """Whether the parent has asked the workers to stop.
 
@@ -90,6 +95,7 @@ def should_stop() -> bool:
     return _stop_view[0] and _saw_stop()
 
 
+@public
 def raise_if_stopped() -> None:
     """Raise :class:`procprogress.Cancelled` if the parent has asked to stop.
 
@@ -99,6 +105,8 @@ def raise_if_stopped() -> None:
     .. versionadded:: 0.1
     """
     if _stop_view[0] and _saw_stop():
+        from ._errors import Cancelled  # imported when needed: workers start lean
+
         raise Cancelled("stop requested by the parent")
 
 
@@ -534,6 +542,7 @@ def _die_by_sigterm() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+@public
 def worker_init(
     progress: SharedProgress,
     initializer: Callable[..., object] | None = None,
