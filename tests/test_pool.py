@@ -132,6 +132,26 @@ def test_bar_keywords_pass_through_to_tqdm():
     assert last.startswith("squares: 100%") and "10/10" in last and "sq/s" in last
 
 
+@pytest.mark.filterwarnings("ignore::tqdm.TqdmExperimentalWarning")  # tqdm.rich says so
+@pytest.mark.parametrize("call", ["progress_map", "ProgressPool"])
+def test_a_rich_bar_shows_the_count_and_the_total(call):
+    from rich.console import Console
+    from tqdm.rich import tqdm as rich_tqdm
+
+    out = io.StringIO()
+    options = {"console": Console(file=out, width=100)}
+    if call == "progress_map":
+        results = pp.progress_map(helpers.slow_square, range(50), processes=2,
+                                  tqdm_class=rich_tqdm, options=options, desc="rich")
+    else:  # the total grows as calls come: the rich task must hear of it
+        with pp.ProgressPool(2, tqdm_class=rich_tqdm, options=options, desc="rich") as pool:
+            results = pool.map(helpers.slow_square, range(50), 5)
+            pool.close()
+            pool.join()
+    assert results == [x * x for x in range(50)]
+    assert "100%" in out.getvalue() and "50/50" in out.getvalue(), out.getvalue()
+
+
 def test_disabled_bar_prints_nothing():
     buf = io.StringIO()
     assert pp.progress_map(helpers.square, range(10), processes=2, file=buf, disable=True)

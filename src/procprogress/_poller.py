@@ -324,6 +324,7 @@ class Monitor:
         """Grow the bar's total by ``n`` (a pool does this for each new batch)."""
         with self._lock:
             self._bar.total = (self._bar.total or 0) + n
+            _tell_rich_task(self._bar)
             self._bar.refresh()
 
     def cancel(self, reason: str | None = None) -> None:
@@ -378,3 +379,12 @@ def _without_monitor_thread(bar_class: type[tqdm[Any]] | None) -> type[tqdm[Any]
             {"monitor_interval": 0, "__module__": bar_class.__module__},
         )
     return _BAR_CLASSES[bar_class]
+
+
+def _tell_rich_task(bar: Any) -> None:
+    """``tqdm.rich`` draws from a task of its own, given the total only when the bar
+    is made (its private ``_prog`` and ``_task_id``; tests/test_pool.py fails if
+    they change): pass it a total that grew."""
+    progress, task_id = getattr(bar, "_prog", None), getattr(bar, "_task_id", None)
+    if progress is not None and task_id is not None:
+        progress.update(task_id, total=bar.total)
