@@ -235,3 +235,28 @@ def test_ctrl_c_with_a_monitor_stops_a_users_own_executor(start_method, mode):
     assert "cancelled: interrupted (Ctrl-C)" in out
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert not [c for c in children if _alive(c)], "worker processes were left behind"
+
+
+_WAKING_SCRIPT = """
+import os, signal, threading, time
+import procprogress
+progress = procprogress.SharedProgress()
+def ctrl_c_soon():
+    time.sleep(0.3)
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=ctrl_c_soon, daemon=True).start()
+try:
+    with procprogress.Monitor(progress, 10, disable=True) as monitor:
+        while True:
+            monitor.wake()  # the handler wakes the monitor too, from inside this call
+except KeyboardInterrupt:
+    print("interrupted", progress.stop_requested)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_while_the_main_thread_wakes_the_monitor_never_hangs():
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", _WAKING_SCRIPT], capture_output=True,
+                              text=True, timeout=20)
+        assert done.stdout.strip() == "interrupted True", done.stderr

@@ -97,6 +97,15 @@ def test_imap_next_with_a_timeout_leaves_the_call_running():
             list(results)
 
 
+def test_a_dropped_imap_of_an_endless_input_lets_close_and_join_finish():
+    with pp.ProgressPool(2, file=io.StringIO()) as pool:
+        results = pool.imap(helpers.square, itertools.count(), 4)
+        assert next(results) == 0
+        del results  # never closed by hand: dropping it stops its call
+        pool.close()  # would read the endless input to its end for a call still open
+        pool.join()
+
+
 def test_closing_an_imap_stops_its_call_but_not_the_pool():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
         with pool.imap(helpers.cooperative, range(4), 1) as results:
@@ -104,6 +113,28 @@ def test_closing_an_imap_stops_its_call_but_not_the_pool():
         assert next(results, "closed") == "closed"
         assert not pool.progress.stop_requested
         assert pool.map(helpers.square, range(3)) == [0, 1, 4]
+
+
+class _SizedOnce:
+    """Sized, but readable once: iter() returns the same iterator (tqdm(gen, total=n))."""
+
+    def __init__(self, n):
+        self._n, self._it = n, iter(range(n))
+
+    def __len__(self):
+        return self._n
+
+    def __iter__(self):
+        return self._it
+
+
+@pytest.mark.parametrize("call", ["progress_map", "progress_imap"])
+def test_a_sized_input_read_once_loses_no_item(call):
+    out = list(getattr(pp, call)(helpers.square, _SizedOnce(5), processes=2, file=io.StringIO()))
+    assert out == [0, 1, 4, 9, 16]
+    wrapped = tqdm.tqdm((x for x in range(5)), total=5, file=io.StringIO())
+    assert list(getattr(pp, call)(helpers.square, wrapped, processes=2,
+                                  file=io.StringIO())) == [0, 1, 4, 9, 16]
 
 
 def test_progress_imap_unordered_and_total():

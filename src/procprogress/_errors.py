@@ -8,10 +8,10 @@ The hierarchy::
           +-- WorkerLost           a worker process died; also a
                                    concurrent.futures.process.BrokenProcessPool
 
-``Cancelled`` and ``WorkerLost`` both carry ``.results``: every item that
-finished before the stop or the death, by input index, so no completed work is
-thrown away. ``KeyboardInterrupt`` is never wrapped: Ctrl-C reaches the caller
-as ``KeyboardInterrupt``.
+``Cancelled`` and ``WorkerLost`` both carry ``.results``: the items that
+finished before the stop or the death, by input index, so completed work is
+not thrown away (``WorkerLost`` names its limit). ``KeyboardInterrupt`` is
+never wrapped: Ctrl-C reaches the caller as ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -106,8 +106,11 @@ class WorkerLost(ProcProgressError, BrokenProcessPool):
         pid: the dead worker's process id.
         exitcode: its exit code, negative for a signal (``-9`` is SIGKILL).
         items: input indices the worker held when it died.
-        results: ``{input index: result}`` for every item that finished before
-            the death.
+        results: ``{input index: result}`` for the items that finished before
+            the death and came back: the other workers' tasks are cut short
+            after their running item and get about 40 ms to return (a longer
+            running item's task, finished items and all, is left out), so the
+            error comes promptly.
 
     .. versionadded:: 0.1
     """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._pool import (
@@ -69,10 +69,10 @@ def progress_map(
     """
     _check_call(fn, chunksize)  # before any process starts
     _check_timeout(timeout)
-    items = iterable if hasattr(iterable, "__len__") else list(iterable)
+    items = iterable if isinstance(iterable, Sequence) else list(iterable)  # read it once
     _with_first_item_checked(items)
     if total is None and count == "items":
-        total = len(items)  # type: ignore[arg-type]
+        total = len(items)
     with ProgressPool(
         processes,
         total=total,
@@ -131,9 +131,9 @@ def progress_imap(
     """
     _check_call(fn, chunksize)  # now, not at the first next(): before any process starts
     _check_timeout(timeout)
-    iterable = _with_first_item_checked(iterable)
     if total is None and count == "items" and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
+    iterable = _with_first_item_checked(iterable)
     pool = ProgressPool(
         processes,
         total=total,

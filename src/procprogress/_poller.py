@@ -59,8 +59,11 @@ class Ticker:
         self._on_ended = on_ended
         self._on_tick = on_tick
         self._stopping = threading.Event()
-        self._pipe_lock = threading.Lock()  # no write to the pipe once it is closed
+        # No write to the pipe once it is closed. Reentrant: a SIGINT handler calls
+        # wake() in the main thread, which may be inside wake() or stop() already.
+        self._pipe_lock = threading.RLock()
         self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)  # a full pipe wakes the thread anyway
         self.error: BaseException | None = None
         # A daemon, so that a pool left unclosed cannot keep the interpreter alive at
         # exit (Pool's own helper threads are daemons too); its owner always joins it.
@@ -85,10 +88,11 @@ class Ticker:
             self.wake()
             self._thread.join()
         with self._pipe_lock:
-            for fd in (self._wake_r, self._wake_w):
+            fds = (self._wake_r, self._wake_w)
+            self._wake_r = self._wake_w = -1  # first: a reentrant wake() sees it closed
+            for fd in fds:
                 if fd >= 0:
                     os.close(fd)
-            self._wake_r = self._wake_w = -1
 
     def _run(self) -> None:
         while not self._stopping.is_set():

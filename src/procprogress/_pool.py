@@ -17,7 +17,8 @@
                                                                   timeout, Ctrl-C, death
 
 A task returns every result it finished, even when it stops early or raises,
-so ``Cancelled.results`` and ``WorkerLost.results`` hold all finished work.
+so ``Cancelled.results`` holds all finished work, and ``WorkerLost.results``
+all that came back within ``_SURVIVOR_PATIENCE`` of the death.
 The worker side (``run_task``) lives in ``_tasks``, which a worker imports
 without this module.
 """
@@ -25,17 +26,14 @@ without this module.
 from __future__ import annotations
 
 import collections
-import contextlib
 import enum
 import itertools
 import os
 import pickle
-import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from multiprocessing import TimeoutError as MpTimeoutError
-from multiprocessing.context import BaseContext
 from multiprocessing.pool import Pool
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Callable
@@ -44,8 +42,18 @@ from ._errors import Cancelled, WorkerLost
 from ._poller import Monitor, check_interval
 from ._public import public
 from ._shared import WORKER_SLOTS, SharedProgress, resolve_context
-from ._signals import handling_sigint
-from ._tasks import APPLY, JOB_SLOTS, MAP, STAR, Outcome, Task, pool_worker_init, run_task
+from ._signals import deferring_sigint, handling_sigint
+from ._tasks import (
+    APPLY,
+    JOB_SLOTS,
+    MAP,
+    STAR,
+    Outcome,
+    Task,
+    pool_worker_init,
+    quiet_process_class,
+    run_task,
+)
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -400,11 +408,10 @@ class ProgressIterator(Iterator[Any]):
         self.close()
 
     def __del__(self) -> None:
-        if self._owns_pool:
-            try:
-                self._pool.terminate()
-            except Exception:  # at interpreter exit, perhaps: nothing left to stop
-                pass
+        try:
+            self.close()
+        except Exception:  # at interpreter exit, perhaps: nothing left to stop
+            pass
 
 
 @public
@@ -509,7 +516,7 @@ class ProgressPool(Pool):
             self._watched_sentinels, self._on_worker_ended, self._on_tick
         )
         try:
-            with _sigint_blocked(self._context):
+            with deferring_sigint():
                 super().__init__(
                     self._processes,
                     pool_worker_init,
@@ -527,6 +534,8 @@ class ProgressPool(Pool):
         except BaseException:  # a Ctrl-C held back while starting is raised here
             if self._pool_started:
                 self.terminate()
+            else:  # Pool.__init__ failed part-way (it cleans up after an Exception only)
+                self._kill_started_workers()
             monitor.close(settled=True)
             raise
         self._monitor = monitor
@@ -541,11 +550,21 @@ class ProgressPool(Pool):
         is being torn down, a replacement only exits: it must not take queue locks."""
         if self._terminating:
             process: BaseProcess = ctx.Process(target=_exit_at_once, daemon=True)
-        else:
-            process = ctx.Process(*args, **kwds)
+        else:  # started with SIGINT blocked: see _tasks
+            process = quiet_process_class(ctx)(*args, **kwds)
+            process.name = process.name.replace("Quiet", "", 1)  # ForkPoolWorker-1, ...
         with self._workers_lock:
             self._workers[id(process)] = process
         return process
+
+    def _kill_started_workers(self) -> None:
+        """Kill and reap the workers a failed ``Pool.__init__`` left behind."""
+        with self._workers_lock:
+            started = [p for p in self._workers.values() if p.pid is not None]
+        for process in started:
+            process.kill()
+        for process in started:
+            process.join()
 
     def _pool_is_running(self) -> bool:
         """Whether ``Pool`` takes work (``Pool._check_running``)."""
@@ -1084,30 +1103,6 @@ class ProgressPool(Pool):
         return f"<ProgressPool processes={self._processes} {state}>".replace(" >", ">")
 
 
-@contextlib.contextmanager
-def _sigint_blocked(context: BaseContext) -> Iterator[None]:
-    """Block SIGINT in this thread while Pool starts its workers and helper threads.
-
-    Workers inherit the mask, so a Ctrl-C while one starts up (a spawn worker
-    imports for a while before it can ignore SIGINT) prints no traceback from
-    it; ``pool_worker_init`` unblocks it once it is ignored. Pool's helper
-    threads inherit it too, so the replacement workers they start are covered,
-    and SIGINT keeps going to the main thread, the only one that handles it.
-    A Ctrl-C in the meantime is held back and raised when the block ends.
-    The forkserver is started first, outside the block: its mask would be
-    inherited by every process it makes, ours or not.
-    """
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _exit_at_once() -> None:
     """The work of a worker started while the pool is torn down."""
 
@@ -1202,10 +1197,10 @@ _NOTHING = object()
 def _with_first_item_checked(items: Iterable[Any]) -> Iterable[Any]:
     """``items``, its first item checked now: one that cannot travel to the workers
     (a SharedProgress, an open file) fails before any process starts."""
-    if hasattr(items, "__len__"):
-        first = next(iter(items), _NOTHING)
-        rest = items
-    else:  # an iterator: put the item we read back in front
+    if isinstance(items, Sequence):
+        first = items[0] if len(items) else _NOTHING
+        rest: Iterable[Any] = items
+    else:  # may be read only once (a generator, even a sized one): put the item back
         it = iter(items)
         first = next(it, _NOTHING)
         rest = it if first is _NOTHING else itertools.chain([first], it)

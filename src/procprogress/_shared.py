@@ -135,8 +135,9 @@ class SharedProgress:
     def count(self) -> int:
         """The progress counted so far, exact, read without taking the counter's lock.
 
-        Never blocks, even if a worker died holding the lock. Thread-safe: one
-        aligned 64-bit read.
+        Never blocks, even if a worker died holding the lock. Thread-safe: the
+        counter and the total are read as a consistent pair (a sequence number
+        tells a read that overlapped a worker's update, which is read again).
 
         Raises:
             OverflowError: the count reached 2**63 - 1 and cannot be kept exact.

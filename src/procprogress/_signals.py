@@ -50,6 +50,34 @@ def handling_sigint(on_sigint: Callable[[], None], *, then_raise: bool = False) 
         _OURS.discard(handler)
 
 
+@contextlib.contextmanager
+def deferring_sigint() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block ends, then raise ``KeyboardInterrupt``.
+
+    For work that must not stop half-way (starting a pool's workers), where
+    that is polite: in the main thread, over Python's default handler.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    interrupted = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 #: Our installed handlers. A worker forked while one is installed inherits it,
 #: and must treat it as the default one: it is the parent's, not the program's.
 _OURS: set[object] = set()

@@ -13,6 +13,7 @@ import itertools
 import pickle
 import signal
 import time
+from multiprocessing import context as mp_context
 from multiprocessing.pool import ExceptionWithTraceback  # type: ignore[attr-defined]
 
 from ._worker import install, installed
@@ -83,6 +84,52 @@ class Outcome:
 _call_stops: Any = None
 
 
+# -- starting workers with SIGINT blocked ----------------------------------------------------
+# A worker inherits the signal mask of the thread that starts it (across exec too),
+# so a Ctrl-C while it starts up (a spawn worker imports for a while before it can
+# ignore SIGINT) is held back instead of printing a KeyboardInterrupt traceback;
+# pool_worker_init unblocks it once SIGINT is ignored. Only the start is covered:
+# the starting thread (the caller's, or Pool's worker handler for a replacement)
+# gets its own mask back at once.
+
+
+def _start_quietly(process: Any, start: Callable[[Any], None]) -> None:
+    if process._start_method == "forkserver":
+        # Started outside the block: its mask would pass to every process it makes.
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        start(process)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class QuietForkProcess(mp_context.ForkProcess):
+    def start(self) -> None:
+        _start_quietly(self, mp_context.ForkProcess.start)
+
+
+class QuietSpawnProcess(mp_context.SpawnProcess):
+    def start(self) -> None:
+        _start_quietly(self, mp_context.SpawnProcess.start)
+
+
+class QuietForkServerProcess(mp_context.ForkServerProcess):
+    def start(self) -> None:
+        _start_quietly(self, mp_context.ForkServerProcess.start)
+
+
+def quiet_process_class(context: Any) -> Any:
+    """The class that starts ``context``'s processes with SIGINT blocked, or the
+    context's own for a context we do not know."""
+    for quiet in (QuietForkProcess, QuietSpawnProcess, QuietForkServerProcess):
+        if context.Process is quiet.__bases__[0]:
+            return quiet
+    return context.Process
+
+
 def pool_worker_init(
     progress: SharedProgress,
     call_stops: Any,
@@ -95,7 +142,7 @@ def pool_worker_init(
     # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
     # the default one ends the worker at once, whatever it is running.
     install(progress, flush_on_sigterm=False, own_sigint=True, count_advances=count_advances)
-    # Started with SIGINT blocked (see _pool._sigint_blocked); ignored now, so unblock
+    # Started with SIGINT blocked (see _start_quietly); ignored now, so unblock
     # it: a Ctrl-C that came while this worker started up is dropped.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _call_stops = call_stops
