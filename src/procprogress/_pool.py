@@ -635,7 +635,7 @@ class ProgressPool(Pool):
     def _break(self, pid: int, exitcode: int | None, task_id: int) -> None:
         """A worker died: stop every call. Each raises WorkerLost once the tasks the
         other workers hold come back, cut short, with their finished items (or after
-        one poll interval, whichever is first: see _fail_overdue_jobs)."""
+        ``_SURVIVOR_PATIENCE``, whichever is first: see _fail_overdue_jobs)."""
         if self._broken is None:
             self._broken = WorkerLost(pid, exitcode, items=self._items_of(task_id))
             self._broken_at = time.monotonic()
@@ -808,7 +808,7 @@ class ProgressPool(Pool):
                     if cancel_after is not None and now - started >= cancel_after:
                         self.cancel(f"timed out after {cancel_after:g} s")
                         cancel_after = None
-                    if self._grace_ran_out() or (interrupts >= 2 and self._stop_noticed()):
+                    if interrupts >= 2 or self._grace_ran_out():  # each Ctrl-C cancels
                         self._terminate_workers()
                         break
                     self._fail_overdue_jobs()

@@ -57,23 +57,9 @@ def deferring_sigint() -> Iterator[None]:
     For work that must not stop half-way (starting a pool's workers), where
     that is polite: in the main thread, over Python's default handler.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    interrupted: list[None] = []
+    with handling_sigint(lambda: interrupted.append(None)):
         yield
-        return
-    interrupted = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        interrupted.append(signum)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        if signal.getsignal(signal.SIGINT) is handler:
-            signal.signal(signal.SIGINT, previous)
     if interrupted:
         raise KeyboardInterrupt
 
