@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._pool import (
-    ProgressIterator,
-    ProgressPool,
-    _check_call,
-    _check_timeout,
-    _with_first_item_checked,
-)
+from ._checks import check_chunksize, check_function, check_timeout, with_first_item_checked
+from ._pool import ProgressIterator, ProgressPool
 from ._public import public
 
 if TYPE_CHECKING:
@@ -67,10 +62,11 @@ def progress_map(
 
     .. versionadded:: 0.1
     """
-    _check_call(fn, chunksize)  # before any process starts
-    _check_timeout(timeout)
+    check_function(fn)  # before any process starts
+    check_chunksize(chunksize)
+    check_timeout(timeout)
     items = iterable if isinstance(iterable, Sequence) else list(iterable)  # read it once
-    _with_first_item_checked(items)
+    with_first_item_checked(items)
     if total is None and count == "items":
         total = len(items)
     with ProgressPool(
@@ -129,11 +125,12 @@ def progress_imap(
 
     .. versionadded:: 0.1
     """
-    _check_call(fn, chunksize)  # now, not at the first next(): before any process starts
-    _check_timeout(timeout)
+    check_function(fn)  # now, not at the first next(): before any process starts
+    check_chunksize(chunksize)
+    check_timeout(timeout)
     if total is None and count == "items" and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
-    iterable = _with_first_item_checked(iterable)
+    iterable = with_first_item_checked(iterable)
     pool = ProgressPool(
         processes,
         total=total,

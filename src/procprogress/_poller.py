@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ._checks import check_interval, check_total
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
@@ -28,8 +29,6 @@ if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
 
 #: The longest a Monitor's exit waits for workers to hand in their last counts.
 SETTLE_TIMEOUT = 0.5
-#: The longest poll interval: the same wait watches for dead workers.
-MAX_INTERVAL = 60.0
 
 
 class Ticker:
@@ -142,27 +141,6 @@ class Snapshot(NamedTuple):
     stopped: bool
 
 
-def _check_total(total: object) -> int | None:
-    if total is None:
-        return None
-    if isinstance(total, bool) or not isinstance(total, int):
-        raise TypeError(f"total must be a whole number or None, not {total!r}")
-    if total < 0:
-        raise ValueError(f"total must be >= 0, got {total}; pass None when it is unknown")
-    return total
-
-
-def check_interval(interval: object) -> float:
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)):
-        raise TypeError(f"interval must be a number of seconds, not {interval!r}")
-    if not 0 < interval <= MAX_INTERVAL:
-        raise ValueError(
-            f"interval must be > 0 and <= {MAX_INTERVAL:g} seconds, got {interval}; "
-            "0.1 is a good default"
-        )
-    return float(interval)
-
-
 @public
 class Monitor:
     """Drive a tqdm bar from a :class:`SharedProgress` counter, in a parent thread.
@@ -210,7 +188,7 @@ class Monitor:
             )
         self._progress = progress
         self._interval = check_interval(interval)
-        total = _check_total(total)
+        total = check_total(total)
         self._lock = threading.RLock()
         self._start = time.monotonic()
         self._cancel_shown = ""

@@ -26,22 +26,32 @@ without this module.
 from __future__ import annotations
 
 import collections
-import enum
 import itertools
-import os
 import pickle
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing.pool import Pool
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._checks import (
+    Count,
+    check_chunksize,
+    check_count,
+    check_function,
+    check_grace,
+    check_initializer,
+    check_interval,
+    check_max_tasks,
+    check_processes,
+    check_timeout,
+)
 from ._errors import Cancelled, WorkerLost
-from ._poller import Monitor, check_interval
+from ._poller import Monitor
 from ._public import public
-from ._shared import WORKER_SLOTS, SharedProgress, resolve_context
+from ._shared import SharedProgress, resolve_context
 from ._signals import deferring_sigint, handling_sigint
 from ._tasks import (
     APPLY,
@@ -70,13 +80,6 @@ _TERMINATE_PATIENCE = 0.5
 _SURVIVOR_PATIENCE = 0.04
 #: An unsized input is cut into tasks of about this many seconds of work.
 _TARGET_TASK_SECONDS = 0.05
-
-
-class Count(enum.Enum):
-    """What moves the bar: each finished item, or only ``advance()`` calls."""
-
-    ITEMS = "items"
-    MANUAL = "manual"
 
 
 # -- parent side ---------------------------------------------------------------------------
@@ -478,23 +481,13 @@ class ProgressPool(Pool):
     ) -> None:
         self._monitor: Monitor | None = None
         self._pool_started = False
-        self._processes = _check_processes(processes)
-        self._count = _check_count(count)
-        self._grace = _check_grace(grace)
+        self._processes = check_processes(processes)
+        self._count = check_count(count)
+        self._grace = check_grace(grace)
         self._interval = check_interval(interval)
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be callable, not {initializer!r}")
-        if maxtasksperchild is not None and (
-            isinstance(maxtasksperchild, bool)
-            or not isinstance(maxtasksperchild, int)
-            or maxtasksperchild < 1
-        ):
-            raise ValueError(
-                f"maxtasksperchild must be a whole number >= 1 or None, not {maxtasksperchild!r}"
-            )
+        check_max_tasks(maxtasksperchild)
         self._context = resolve_context(context)
-        if initializer is not None and self._context.get_start_method() != "fork":
-            _check_function(initializer, what="initializer")
+        check_initializer(initializer, start_method=self._context.get_start_method())
         self._workers_lock = threading.Lock()
         self._workers: dict[int, BaseProcess] = {}
         self._job_ids = itertools.count()
@@ -712,7 +705,8 @@ class ProgressPool(Pool):
         single: bool = False,
     ) -> _Job:
         self._check_usable()
-        _check_call(fn, chunksize)
+        check_function(fn)
+        check_chunksize(chunksize)
         if materialize and not hasattr(iterable, "__len__"):
             iterable = list(iterable)
         size = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
@@ -889,7 +883,7 @@ class ProgressPool(Pool):
     ) -> list[Any]:
         """``Pool.map``, with a live bar. ``timeout`` cancels the call after that many
         seconds (raising :class:`procprogress.Cancelled` with the finished results)."""
-        cancel_after = _check_timeout(timeout)
+        cancel_after = check_timeout(timeout)
         job = self._start_job(func, iterable, MAP, chunksize)
         return self._wait(job, cancel_after=cancel_after)
 
@@ -902,7 +896,7 @@ class ProgressPool(Pool):
         timeout: float | None = None,
     ) -> list[Any]:
         """``Pool.starmap``, with a live bar and an optional cancelling ``timeout``."""
-        cancel_after = _check_timeout(timeout)
+        cancel_after = check_timeout(timeout)
         job = self._start_job(func, iterable, STAR, chunksize)
         return self._wait(job, cancel_after=cancel_after)
 
@@ -1002,7 +996,7 @@ class ProgressPool(Pool):
         timeout: float | None,
         owns_pool: bool = False,
     ) -> ProgressIterator:
-        cancel_after = _check_timeout(timeout)
+        cancel_after = check_timeout(timeout)
         job = self._start_job(func, iterable, MAP, chunksize, materialize=False)
         return ProgressIterator(
             self, job, ordered=ordered, cancel_after=cancel_after, owns_pool=owns_pool
@@ -1131,105 +1125,3 @@ def _adaptive_chunksize(job: _Job) -> int:
     if per_item is None:
         return 1
     return max(1, min(4096, int(_TARGET_TASK_SECONDS / max(per_item, 1e-7))))
-
-
-# -- checks: clear errors before any process starts ------------------------------------------
-
-
-def _check_processes(processes: object) -> int:
-    if processes is None:
-        return min(os.cpu_count() or 1, WORKER_SLOTS)
-    if isinstance(processes, bool) or not isinstance(processes, int):
-        raise TypeError(f"processes must be a whole number, not {processes!r}")
-    if processes < 1:
-        raise ValueError(f"processes must be at least 1, got {processes}; None uses every CPU")
-    if processes > WORKER_SLOTS:
-        raise ValueError(
-            f"processes must be at most {WORKER_SLOTS} (the shared worker table's size), "
-            f"got {processes}; more processes than cores rarely helps CPU-bound work"
-        )
-    return processes
-
-
-def _check_count(count: object) -> Count:
-    try:
-        return Count(count)
-    except ValueError:
-        raise ValueError(
-            f"count must be 'items' (each finished item moves the bar) or 'manual' "
-            f"(only advance() calls do), not {count!r}"
-        ) from None
-
-
-def _check_grace(grace: object) -> float:
-    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
-        raise ValueError(
-            f"grace must be a number of seconds >= 0 (math.inf: never terminate), not {grace!r}"
-        )
-    return float(grace)
-
-
-def _check_timeout(timeout: object) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
-    return float(timeout)
-
-
-def _check_chunksize(chunksize: object) -> None:
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int):
-        raise TypeError(f"chunksize must be a whole number or None, not {chunksize!r}")
-    if chunksize < 1:
-        raise ValueError(f"chunksize must be at least 1, got {chunksize}; None picks one for you")
-
-
-def _check_call(fn: object, chunksize: object) -> None:
-    """Check a call's function and chunksize (``None`` picks one)."""
-    _check_function(fn)
-    if chunksize is not None:
-        _check_chunksize(chunksize)
-
-
-_NOTHING = object()
-
-
-def _with_first_item_checked(items: Iterable[Any]) -> Iterable[Any]:
-    """``items``, its first item checked now: one that cannot travel to the workers
-    (a SharedProgress, an open file) fails before any process starts."""
-    if isinstance(items, Sequence):
-        first = items[0] if len(items) else _NOTHING
-        rest: Iterable[Any] = items
-    else:  # may be read only once (a generator, even a sized one): put the item back
-        it = iter(items)
-        first = next(it, _NOTHING)
-        rest = it if first is _NOTHING else itertools.chain([first], it)
-    if first is not _NOTHING:
-        try:
-            pickle.dumps(first, pickle.HIGHEST_PROTOCOL)
-        except RuntimeError:  # SharedProgress says how to pass it instead
-            raise
-        except Exception as exc:
-            raise TypeError(
-                f"cannot send the first item ({type(first).__name__}) to the worker "
-                f"processes: items travel to workers by pickling, and it cannot be pickled "
-                f"({exc}). Pass what the worker needs to rebuild it instead (a path rather "
-                "than an open file, say)"
-            ) from exc
-    return rest
-
-
-def _check_function(fn: object, *, what: str = "function to run") -> None:
-    if not callable(fn):
-        raise TypeError(f"the {what} must be callable, not {fn!r}")
-    try:
-        pickle.dumps(fn)
-    except Exception as exc:
-        name = getattr(fn, "__qualname__", repr(fn))
-        raise TypeError(
-            f"cannot send {name!r} (the {what}) to the worker processes: functions travel "
-            f"to workers by their importable name, and a lambda, a local (nested) function "
-            f"or a bound method of an unpicklable object has none ({exc}). Define it with 'def' at "
-            "the top level of a module (with spawn or forkserver, a module the workers can "
-            "import; under 'if __name__ == \"__main__\":' only the call, not the def)"
-        ) from None
