@@ -237,3 +237,35 @@ class BrokenBar(tqdm.tqdm):
         if BrokenBar.updates > 1:
             raise RuntimeError("the bar broke")
         return super().update(n)
+
+
+_KEPT_PROGRESS = None
+
+
+def keep_progress(progress):
+    """An initializer (chained by worker_init): keep the SharedProgress for the tasks."""
+    global _KEPT_PROGRESS
+    _KEPT_PROGRESS = progress
+
+
+def die_holding_the_counters_lock(_=None):
+    """Take the shared counter's lock and die with it held, as an OOM kill could."""
+    progress = _KEPT_PROGRESS
+    if progress is None:  # a pool of ours: the state it installed
+        from procprogress import _worker
+
+        progress = _worker.installed().progress
+    progress.counter.get_lock().acquire()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def advance_once(x):
+    pp.advance()
+    return x
+
+
+
+def advance_units_into(progress, units):
+    """A Process target: install ``progress``, count ``units``."""
+    pp.worker_init(progress)
+    advance_units(units)

@@ -231,3 +231,19 @@ def test_worker_init_chains_the_users_initializer(start_method):
 def test_worker_init_rejects_what_is_not_shared_progress():
     with pytest.raises(TypeError, match="SharedProgress"):
         pp.worker_init(object())  # type: ignore[arg-type]
+
+
+def test_a_worker_dying_with_the_counters_lock_does_not_stop_a_user_pools_count(start_method):
+    """Nothing on the counting path takes a lock: the other workers go on counting."""
+    ctx = multiprocessing.get_context(start_method)
+    progress = pp.SharedProgress(context=ctx)
+    buf = io.StringIO()
+    with ctx.Pool(2, initializer=pp.worker_init,
+                  initargs=(progress, helpers.keep_progress, (progress,))) as pool, \
+            pp.Monitor(progress, total=40, interval=0.02, file=buf) as monitor:
+        pool.apply_async(helpers.die_holding_the_counters_lock)  # never answers
+        time.sleep(0.5)
+        assert not progress.counter.get_lock().acquire(timeout=0.1)  # held by the dead
+        assert pool.map(helpers.advance_once, range(40), 1) == list(range(40))
+    assert progress.count == monitor.snapshot().count == 40
+    assert "40/40" in helpers.last_bar(buf.getvalue())

@@ -228,3 +228,4 @@ def test_a_failed_call_never_stops_a_later_one():
         with pytest.raises(ValueError, match="bad item 3"):
             failing.get(timeout=30)
         assert [r.get(timeout=60) for r in later] == [i * i for i in range(4200)]
+

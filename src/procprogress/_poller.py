@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._checks import check_interval, check_total
+from ._compat import tell_rich_total
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
@@ -306,7 +307,7 @@ class Monitor:
         """Grow the bar's total by ``n`` (a pool does this for each new batch)."""
         with self._lock:
             self._bar.total = (self._bar.total or 0) + n
-            _tell_rich_task(self._bar)
+            tell_rich_total(self._bar)
             self._bar.refresh()
 
     def cancel(self, reason: str | None = None) -> None:
@@ -362,11 +363,3 @@ def _without_monitor_thread(bar_class: type[tqdm[Any]] | None) -> type[tqdm[Any]
         )
     return _BAR_CLASSES[bar_class]
 
-
-def _tell_rich_task(bar: Any) -> None:
-    """``tqdm.rich`` draws from a task of its own, given the total only when the bar
-    is made (its private ``_prog`` and ``_task_id``; tests/test_pool.py fails if
-    they change): pass it a total that grew."""
-    progress, task_id = getattr(bar, "_prog", None), getattr(bar, "_task_id", None)
-    if progress is not None and task_id is not None:
-        progress.update(task_id, total=bar.total)

@@ -51,7 +51,7 @@ from ._checks import (
 from ._errors import Cancelled, WorkerLost
 from ._poller import Monitor
 from ._public import public
-from ._shared import SharedProgress, resolve_context
+from ._shared import PID, TASK, SharedProgress, resolve_context
 from ._signals import deferring_sigint, handling_sigint
 from ._tasks import (
     APPLY,
@@ -607,8 +607,11 @@ class ProgressPool(Pool):
         with self._workers_lock:
             self._workers.pop(id(process), None)
         pid = process.pid or 0
-        task_id = self._progress._task_of(pid)
-        self._progress._release_pid(pid)
+        task_id = -1
+        for row, values in self._progress._rows().items():
+            if values[PID] == pid:
+                task_id = values[TASK]
+                self._progress._release_row(row)
         if self._terminating:
             return  # ended by terminate(): not a death, and no exit code to wait for
         exitcode = _exitcode(process)

@@ -1,12 +1,20 @@
-"""The state that a parent and its workers share: a counter, a stop flag, a worker table."""
+"""The state that a parent and its workers share: a counter, a stop flag, a table of workers.
+
+Counting takes no lock. Each worker writes only its own row of the table (its
+running total, the task it runs and that task's units), and the parent sums the
+rows; a sequence number in the row tells the parent a read that overlapped the
+worker's write, so a row is always read whole. A worker that dies, wherever it
+dies, can stop no one else from counting.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import threading
-from multiprocessing.context import BaseContext, get_spawning_popen
+from multiprocessing.context import BaseContext
 
+from ._compat import spawning_a_process
 from ._public import public
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
@@ -15,17 +23,19 @@ if TYPE_CHECKING:
 
     ContextLike = Union[str, BaseContext, None]
 
-#: Rows in the worker table; a worker past this many alive at once still counts,
-#: it just cannot be named in a WorkerLost message or hand-shaken on exit.
+#: Rows in the worker table: at most this many workers count at once. A worker
+#: beyond them still counts, into the shared counter, under its lock.
 WORKER_SLOTS = 256
-#: Columns of a row: the worker's pid, the task it is running (-1: none), and the
-#: last flush request it has answered.
-_PID, _TASK, _ANSWERED = 0, 1, 2
-_ROW = 3
+#: The columns of a row: the worker's pid (0: free), a sequence number (odd while
+#: the worker writes the row), the units it counted in all, the task it is running
+#: (-1: none), that task's units so far, and the last flush request it answered.
+PID, SEQ, UNITS, TASK, TASK_UNITS, ANSWERED = range(6)
+ROW = 6
 
-_MASK = 0xFFFFFFFF
-#: The 64-bit total stops here rather than wrap; reading it then raises.
+#: Counts stop here rather than wrap; reading the count then raises.
 COUNT_LIMIT = 2**63 - 1
+#: How long a worker waits for the row-claiming lock before it looks for a dead holder.
+CLAIM_PATIENCE = 1.0
 
 
 def resolve_context(context: ContextLike) -> BaseContext:
@@ -47,11 +57,6 @@ def resolve_context(context: ContextLike) -> BaseContext:
     )
 
 
-def wrap32(value: int) -> int:
-    """Fold an integer into the signed 32-bit range that ``Value('i')`` holds."""
-    return ((value + 0x80000000) & _MASK) - 0x80000000
-
-
 @public
 class SharedProgress:
     """Shared memory for one run: a progress counter and a stop flag.
@@ -62,19 +67,18 @@ class SharedProgress:
     (``pool.map(f, [progress, ...])``) raises ``RuntimeError``, because shared
     memory cannot be pickled into a running worker.
 
-    The counter is a ``Value('i')``, 32 bits: it holds the count modulo 2**32
-    (as a signed number). What :func:`procprogress.advance` counts also goes
-    into a 64-bit total kept beside it under the counter's lock, so
-    :attr:`count` is exact however fast units arrive and however rarely it is
-    read (a bar in bytes over a large file stays exact), up to 2**63 - 1;
-    past that it raises rather than wrap. Increments written straight to
-    ``counter`` (the textbook ``with counter.get_lock(): counter.value += 1``)
-    count too, up to 2**31 - 1 of them in all: the counter holds them modulo
-    2**32 and nothing wider.
+    What :func:`procprogress.advance` counts goes into a row of shared memory
+    that only the counting worker writes, 64 bits wide, so :attr:`count` is
+    exact however fast units arrive, up to 2**63 - 1 (past that it raises
+    rather than wrap), and no lock is taken: a worker killed at any moment
+    (the out-of-memory killer, say) cannot stop the others from counting.
+    ``counter`` is a ``Value('i')`` for the textbook increment
+    (``with progress.counter.get_lock(): progress.counter.value += 1``): what
+    is written to it counts too, up to 2**31 - 1 in all.
 
     Args:
         context: the ``multiprocessing`` context (or start-method name) whose
-            ``Value`` to use; the default context when ``None``.
+            shared memory to use; the default context when ``None``.
 
     .. versionadded:: 0.1
     """
@@ -82,105 +86,91 @@ class SharedProgress:
     def __init__(self, *, context: ContextLike = None) -> None:
         ctx = resolve_context(context)
         self.counter: Any = ctx.Value("i", 0)
-        # The stop flag and the worker table share the counter's lock: fewer semaphores
-        # to create, here and in every worker (the flag is only ever written whole).
+        # Only ever written whole, so it can share the counter's lock (one semaphore
+        # fewer to create, here and in every worker).
         self.stop_flag: Any = ctx.Value("b", 0, lock=self.counter.get_lock())
-        self._workers: Any = ctx.Array("q", WORKER_SLOTS * _ROW, lock=self.counter.get_lock())
-        self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes
-        # advance()'s units, in 64 bits, and a sequence number that is odd while a
-        # worker updates the counter and the total (a seqlock: the parent reads both
-        # without the lock). Both are written under the counter's lock.
-        self._total: Any = ctx.RawValue("q", 0)
-        self._seq: Any = ctx.RawValue("q", 0)
-        self._init_reader()
+        self._table: Any = ctx.RawArray("q", WORKER_SLOTS * ROW)
+        self._rows_used: Any = ctx.RawValue("q", 0)  # rows 0..used-1 have ever been taken
+        self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes it
+        # Taken only to claim a row, by workers of a pool of the user's own.
+        self._claim_lock: Any = ctx.Lock()
+        self._claim_holder: Any = ctx.RawValue("q", 0)
+        self._init_local()
 
-    def _init_reader(self) -> None:
+    def _init_local(self) -> None:
         self._raw_counter = self.counter.get_obj()
         self._raw_flag = self.stop_flag.get_obj()
-        self._last_read: tuple[int, int] = (0, 0)
-        self._read_lock = threading.Lock()
+        self._local_lock = threading.Lock()
         self.stop_reason: str | None = None
 
     # -- pickling: only while a process is being started ---------------------------------
 
+    _SHARED = (
+        "counter",
+        "stop_flag",
+        "_table",
+        "_rows_used",
+        "_flush_requests",
+        "_claim_lock",
+        "_claim_holder",
+    )
+
     def __getstate__(self) -> dict[str, Any]:
-        if get_spawning_popen() is None:
+        if not spawning_a_process():
             raise RuntimeError(
                 "a SharedProgress cannot be sent through task arguments; hand it to the "
                 "workers when they start instead: Pool(initializer=procprogress.worker_init, "
                 "initargs=(progress,)), the same for ProcessPoolExecutor, or "
                 "Process(args=(progress,)); or use procprogress.ProgressPool, which does it"
             )
-        return {
-            "counter": self.counter,
-            "stop_flag": self.stop_flag,
-            "workers": self._workers,
-            "flush_requests": self._flush_requests,
-            "total": self._total,
-            "seq": self._seq,
-        }
+        return {name: getattr(self, name) for name in self._SHARED}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.counter = state["counter"]
-        self.stop_flag = state["stop_flag"]
-        self._workers = state["workers"]
-        self._flush_requests = state["flush_requests"]
-        self._total = state["total"]
-        self._seq = state["seq"]
-        self._init_reader()
+        for name in self._SHARED:
+            setattr(self, name, state[name])
+        self._init_local()
 
     # -- parent side ----------------------------------------------------------------------
 
     @property
     def count(self) -> int:
-        """The progress counted so far, exact, read without taking the counter's lock.
+        """The progress counted so far, exact, read without taking any lock.
 
-        Never blocks, even if a worker died holding the lock. Thread-safe: the
-        counter and the total are read as a consistent pair (a sequence number
-        tells a read that overlapped a worker's update, which is read again).
+        Never blocks, even if a worker died at the worst moment. Thread-safe.
 
         Raises:
             OverflowError: the count reached 2**63 - 1 and cannot be kept exact.
         """
-        total, direct = self._read()
+        total = self._units() + int(self._raw_counter.value)
         if total >= COUNT_LIMIT:
             raise OverflowError(
                 "the progress count reached 2**63 - 1 units and cannot be kept exact; "
                 "count in a coarser unit (kilobytes rather than bytes, say)"
             )
-        return total + direct
+        return total
 
-    def _read(self) -> tuple[int, int]:
-        """``(advance()'s total, units written straight to the counter)``, consistent.
+    def _units(self) -> int:
+        """What every row counted, summed."""
+        table = self._table
+        return sum(self._read_row(table, row)[UNITS] for row in range(self._rows_used.value))
 
-        Retries while a worker is between its two writes; if one died there (its
-        sequence number stays odd), the last consistent reading stands.
-        """
-        seq, raw, total_v = self._seq, self._raw_counter, self._total
+    @staticmethod
+    def _read_row(table: Any, row: int) -> tuple[int, ...]:
+        """One row, whole: read again while its worker is writing it. A worker that died
+        mid-write leaves the sequence number odd; its row is then read as it is."""
+        base = row * ROW
         for _ in range(1000):
-            before = seq.value
-            if before & 1 == 0:
-                counter, total = raw.value, total_v.value
-                if seq.value == before:
-                    # The counter holds total + direct, modulo 2**32.
-                    self._last_read = (int(total), wrap32(counter - total))
-                    break
-        return self._last_read
+            seq = table[base + SEQ]
+            if seq & 1 == 0:
+                values = tuple(table[base : base + ROW])
+                if table[base + SEQ] == seq:
+                    return values
+        return tuple(table[base : base + ROW])
 
-    def _add(self, delta: int) -> bool:
-        """Add ``delta`` units (worker side); ``False`` if the lock stayed taken."""
-        lock = self.counter.get_lock()
-        if not lock.acquire(timeout=1.0):
-            return False  # a worker died holding it: the caller keeps the units
-        try:
-            self._seq.value += 1  # odd: the parent retries its read
-            raw = self._raw_counter
-            raw.value = wrap32(raw.value + delta)
-            self._total.value = min(self._total.value + delta, COUNT_LIMIT)  # never wraps
-            self._seq.value += 1
-        finally:
-            lock.release()
-        return True
+    def _rows(self) -> dict[int, tuple[int, ...]]:
+        """Every row in use, whole, by row number."""
+        table = self._table
+        return {row: self._read_row(table, row) for row in range(self._rows_used.value)}
 
     def request_stop(self, reason: str | None = None) -> None:
         """Raise the stop flag. It stays raised: every later check sees it.
@@ -200,84 +190,122 @@ class SharedProgress:
 
     def __repr__(self) -> str:
         stopped = ", stopped" if self.stop_requested else ""
-        total, direct = self._read()
-        count = "past 2**63-1" if total >= COUNT_LIMIT else total + direct
+        try:
+            count: object = self.count
+        except OverflowError:
+            count = "past 2**63-1"
         return f"<SharedProgress count={count}{stopped}>"
 
-    # -- the worker table (private: used by _worker and the pool) --------------------------
+    # -- the table of workers (private: used by the worker side and the pools) -------------
 
-    # The parent never takes a lock a worker can hold (a worker may die holding it):
-    # it only reads the table and clears the rows of dead workers. Workers take the
-    # table's lock to claim a row, with a timeout for the same reason.
+    def _take_row(self, row: int) -> None:
+        """Reserve row ``row`` for a worker the parent is about to start (the parent
+        hands out the rows of a pool of ours, so its workers never take a lock)."""
+        with self._local_lock:
+            if self._rows_used.value <= row:
+                self._rows_used.value = row + 1
 
     def _claim_row(self, pid: int) -> int | None:
-        lock = self._workers.get_lock()
-        if not lock.acquire(timeout=1.0):
-            return None  # a worker died holding it: count on, without a row
+        """Claim a free row for worker ``pid`` of someone else's pool; ``None``: none free."""
+        if not self._acquire_claim_lock():
+            return None
         try:
-            table = self._workers.get_obj()
-            holders = [table[row * _ROW + _PID] for row in range(WORKER_SLOTS)]
-            # A free row, or else one that no one freed: its worker was killed (by a
-            # user pool's terminate(), say). Free rows first, so the row of a worker
-            # that just died keeps its task until the parent has read it.
+            self._claim_holder.value = pid
+            table = self._table
+            holders = [table[row * ROW + PID] for row in range(WORKER_SLOTS)]
+            # A free row, or else one that no one freed: its worker was killed. Free
+            # rows first, so the row of a worker that just died keeps its task until
+            # the parent has read it.
             free = [row for row, holder in enumerate(holders) if holder == 0]
             if not free:
                 free = [row for row, h in enumerate(holders) if h != pid and not pid_alive(h)]
-            if free:
-                row = free[0]
-                table[row * _ROW + _PID] = pid
-                table[row * _ROW + _TASK] = -1
-                table[row * _ROW + _ANSWERED] = self._flush_requests.value
-                return row
+            if not free:
+                return None
+            row = free[0]
+            self._rows_used.value = max(self._rows_used.value, row + 1)
+            self._adopt_row(row, pid)
+            return row
         finally:
-            lock.release()
-        return None
+            self._claim_holder.value = 0
+            self._claim_lock.release()
+
+    def _acquire_claim_lock(self) -> bool:
+        lock = self._claim_lock
+        for _ in range(3):
+            if lock.acquire(timeout=CLAIM_PATIENCE):
+                return True
+            # Held for a second: a claim takes microseconds, so its holder died.
+            holder = self._claim_holder.value
+            if holder == 0 or not pid_alive(holder):
+                try:
+                    lock.release()
+                except ValueError:  # another worker freed it first
+                    pass
+        return False
+
+    def _adopt_row(self, row: int, pid: int) -> None:
+        """Make ``row`` worker ``pid``'s: its units so far stay (a row's count only grows)."""
+        table, base = self._table, row * ROW
+        if table[base + SEQ] & 1:  # its last worker died mid-write
+            table[base + SEQ] += 1
+        table[base + TASK] = -1
+        table[base + TASK_UNITS] = 0
+        table[base + ANSWERED] = self._flush_requests.value
+        table[base + PID] = pid
+
+    def _write_row(self, row: int, units: int, task: int, task_units: int) -> None:
+        """A worker's counts into its own row (only that worker writes it)."""
+        table, base = self._table, row * ROW
+        table[base + SEQ] += 1  # odd: a reader reads again
+        table[base + UNITS] = units
+        table[base + TASK] = task
+        table[base + TASK_UNITS] = task_units
+        table[base + SEQ] += 1
+
+    def _row_units(self, row: int) -> int:
+        return int(self._table[row * ROW + UNITS])
 
     def _release_row(self, row: int) -> None:
-        table = self._workers.get_obj()
-        table[row * _ROW + _TASK] = -1
-        table[row * _ROW + _PID] = 0
+        """Free a row: its worker ended (its units stay counted)."""
+        table, base = self._table, row * ROW
+        table[base + TASK] = -1
+        table[base + TASK_UNITS] = 0
+        table[base + PID] = 0
 
-    def _release_pid(self, pid: int) -> None:
-        """Free the row of a worker that died without freeing it itself."""
-        table = self._workers.get_obj()
-        for row in range(WORKER_SLOTS):
-            if table[row * _ROW + _PID] == pid:
-                self._release_row(row)
+    def _add_unrowed(self, delta: int) -> bool:
+        """Count ``delta`` units of a worker that found no free row, on the counter."""
+        lock = self.counter.get_lock()
+        if not lock.acquire(timeout=CLAIM_PATIENCE):
+            return False
+        try:
+            raw = self._raw_counter
+            raw.value = min(raw.value + delta, 2**31 - 1)
+        finally:
+            lock.release()
+        return True
 
-    def _set_task(self, row: int, task: int) -> None:
-        self._workers.get_obj()[row * _ROW + _TASK] = task
-
-    def _task_of(self, pid: int) -> int:
-        """The task a worker is running: -1 for none or an unknown pid."""
-        table = self._workers.get_obj()
-        for row in range(WORKER_SLOTS):
-            if table[row * _ROW + _PID] == pid:
-                return int(table[row * _ROW + _TASK])
-        return -1
+    # Asking every worker to hand in its counts (a Monitor does at its exit).
 
     def _request_flush(self) -> int:
-        """Ask every worker to hand in its counts; returns the request's number.
-        Only the parent writes the number, so its own lock is enough."""
-        with self._read_lock:
+        """Ask every worker to hand in its counts; returns the request's number."""
+        with self._local_lock:
             self._flush_requests.value += 1
             return int(self._flush_requests.value)
 
     def _pending_flushes(self, request: int) -> list[int]:
         """Pids of the workers that have not yet answered flush request ``request``."""
-        table = self._workers.get_obj()
         return [
-            table[row * _ROW + _PID]
-            for row in range(WORKER_SLOTS)
-            if table[row * _ROW + _PID] and table[row * _ROW + _ANSWERED] < request
+            values[PID]
+            for values in self._rows().values()
+            if values[PID] and values[ANSWERED] < request
         ]
 
     def _flush_request_number(self) -> int:
         return int(self._flush_requests.value)
 
     def _answer_flush(self, row: int, request: int) -> None:
-        """Record that every count made before request ``request`` was read is flushed."""
-        self._workers.get_obj()[row * _ROW + _ANSWERED] = request
+        """Every count made before request ``request`` was read is in the row."""
+        self._table[row * ROW + ANSWERED] = request
 
 
 def pid_alive(pid: int) -> bool:

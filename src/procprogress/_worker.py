@@ -29,7 +29,7 @@ import signal
 import threading
 
 from ._public import public
-from ._shared import SharedProgress
+from ._shared import COUNT_LIMIT, SharedProgress
 from ._signals import is_default_or_ours
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
@@ -184,15 +184,20 @@ class RunningTask:
         "results",
         "seen_stop",
         "stopped",
+        "task_id",
+        "units",
     )
 
     def __init__(
         self,
+        task_id: int,
         items: list[Any],
         pool_stop: memoryview[bool],
         call_stop: ctypes.c_longlong,
         call_id: int,
     ) -> None:
+        self.task_id = task_id
+        self.units = 0  # counted in this task so far
         self.items = items
         self.pool_stop = pool_stop
         self.call_stop = call_stop
@@ -234,6 +239,7 @@ class _Installed:
         self.count_items = False
         self.stop_view = memoryview(progress.stop_flag.get_obj()).cast("B").cast("?")
         self.row = progress._claim_row(self.pid)
+        self.units = 0 if self.row is None else progress._row_units(self.row)
         self.stopping = threading.Event()
         self.wake_r, self.wake_w = os.pipe()  # wakes the flusher: uninstall, signals
         os.set_blocking(self.wake_w, False)
@@ -266,15 +272,27 @@ class _Installed:
         request = self.progress._flush_request_number()
         delta = _take_local_count()
         task = self.task
-        if task is not None and self.count_items:
-            done = task.finished()
-            delta += done - task.counted
-            task.counted = done
-        if delta and not self.progress._add(delta):
-            _steps.append(delta)  # a worker died holding the lock: keep them for later
-            return
+        if task is not None:
+            if self.count_items:
+                done = task.finished()
+                delta += done - task.counted
+                task.counted = done
+            task.units += delta
+        self._write_counts(delta, task)
         if self.row is not None:
             self.progress._answer_flush(self.row, request)
+
+    def _write_counts(self, delta: int, task: RunningTask | None) -> None:
+        """This worker's counts into its row of the shared table (no lock is taken)."""
+        if self.row is None:  # the table is full: count on the shared counter instead
+            if delta and not self.progress._add_unrowed(delta):
+                _steps.append(delta)  # a worker died holding its lock: keep them for later
+            return
+        self.units = min(self.units + delta, COUNT_LIMIT)
+        if task is None:
+            self.progress._write_row(self.row, self.units, -1, 0)
+        else:
+            self.progress._write_row(self.row, self.units, task.task_id, task.units)
 
     def _flush_periodically(self) -> None:
         while not self.stopping.is_set():
@@ -314,14 +332,14 @@ class _Installed:
 
         With ``count_items``, each finished item counts one unit.
         """
-        task = RunningTask(items, self.stop_view, call_stop, call_id)
+        task = RunningTask(task_id, items, self.stop_view, call_stop, call_id)
         with self.flush_lock:
+            self._flush_locked()  # what came before the task is not the task's
             self.task = task
             self.count_items = count_items
             if task.stop_asked():
                 self._cut(task)
-        if self.row is not None:
-            self.progress._set_task(self.row, task_id)
+            self._write_counts(0, task)
         return task
 
     def end_task(self) -> None:
@@ -333,8 +351,7 @@ class _Installed:
             finally:
                 self.task = None
                 _stop_view = self.stop_view
-        if self.row is not None:
-            self.progress._set_task(self.row, -1)
+                self._write_counts(0, None)
 
     def saw_stop(self) -> None:
         """The running item saw the stop: it and the items after it are not results."""
