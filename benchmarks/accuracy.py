@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import _work
 from benchmarks._report import Config, Table, Target, emit, fmt, median, round_robin, yes_no
-from procprogress._worker import FLUSH_PERIOD
+from procprogress._flusher import FLUSH_PERIOD
 
 _COUNT = re.compile(r"(\d+)/(\d+)")
 SAMPLE_EVERY = 0.05

@@ -40,7 +40,7 @@ THROUGHPUT_TABLES = [
 
 # How benchmarks._report.fmt writes a number: "0.297", "-0.0904", "2,012".
 NUMBER = re.compile(r"-?\d{1,3}(,\d{3})*(\.\d+)?")
-RATIO = re.compile(r"\d+\.\d+x")
+RATIO = re.compile(r"-?\d+\.\d+x")  # a net ratio can dip below 0 in noise
 
 
 def _number(cell: str, where: str) -> None:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._checks import check_interval, check_total
 from ._compat import tell_rich_total
+from ._flusher import FLUSH_PERIOD
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
-from ._worker import FLUSH_PERIOD
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from tqdm import tqdm
