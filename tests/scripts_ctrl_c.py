@@ -4,11 +4,14 @@ usage: scripts_ctrl_c.py START_METHOD MODE
 MODE: cooperative (workers check the stop flag), stubborn (they never do),
       neighbour (the program has its own SIGINT handler), grace (stubborn
       workers, a short grace period), executor and executor-outer (a
-      ProcessPoolExecutor of the script's own inside, or around, a Monitor).
+      ProcessPoolExecutor of the script's own inside, or around, a Monitor),
+      progress-executor and progress-executor-stubborn (a ProgressExecutor's
+      with block, waiting in as_completed).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import multiprocessing
 import os
@@ -47,6 +50,28 @@ def with_executor(method: str, *, monitor_outside: bool) -> None:
     print("bar:", helpers.last_bar(bar.getvalue()), flush=True)
 
 
+def with_progress_executor(method: str, *, stubborn: bool) -> None:
+    """A ProgressExecutor's with block, the program waiting in as_completed."""
+    bar = io.StringIO()
+    before = signal.getsignal(signal.SIGINT)
+    fn = helpers.stubborn if stubborn else helpers.quick_then_cooperative
+    print("ready", flush=True)
+    started = time.monotonic()
+    try:
+        with pp.ProgressExecutor(2, mp_context=method, grace=30.0, file=bar) as ex:
+            futures = [ex.submit(fn, i) for i in range(40)]
+            for _ in concurrent.futures.as_completed(futures):
+                pass
+        print("not interrupted", flush=True)
+    except KeyboardInterrupt as exc:
+        cause = exc.__cause__
+        reason = cause.reason if isinstance(cause, pp.Cancelled) else None
+        print(f"interrupted after {time.monotonic() - started:.2f}s "
+              f"cause={type(cause).__name__} reason={reason}", flush=True)
+    print("handler restored:", signal.getsignal(signal.SIGINT) is before, flush=True)
+    print("bar:", helpers.last_bar(bar.getvalue()), flush=True)
+
+
 def main() -> None:
     method, mode = sys.argv[1], sys.argv[2]
     if method == "forkserver":
@@ -56,6 +81,9 @@ def main() -> None:
         first = multiprocessing.get_context("forkserver").Process(target=time.sleep, args=(0,))
         first.start()  # returns once the forkserver answers
         first.join()
+    if mode.startswith("progress-executor"):
+        with_progress_executor(method, stubborn=mode.endswith("stubborn"))
+        return
     if mode.startswith("executor"):
         with_executor(method, monitor_outside=mode == "executor-outer")
         return

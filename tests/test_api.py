@@ -27,7 +27,7 @@ def test_all_is_exactly_the_public_names():
 def test_a_spawn_worker_imports_only_the_worker_side():
     """No tqdm, typing or concurrent.futures in a worker: it starts as fast as Pool's."""
     code = (
-        "import sys, multiprocessing.pool, procprogress._tasks\n"
+        "import sys, multiprocessing.pool, procprogress._pool_tasks\n"
         "heavy = {'tqdm', 'typing', 'concurrent.futures', 'procprogress._pool',\n"
         "         'procprogress._poller', 'procprogress._errors'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -237,6 +237,31 @@ def test_ctrl_c_with_a_monitor_stops_a_users_own_executor(start_method, mode):
     assert not [c for c in children if _alive(c)], "worker processes were left behind"
 
 
+@pytest.mark.timeout(90)
+def test_first_ctrl_c_in_a_progress_executors_with_block_stops_it_cleanly(start_method):
+    code, out, err, children = _run_script(start_method, "progress-executor", signals=1)
+    assert code == 0, err
+    assert "interrupted after" in out, out
+    assert "cause=Cancelled reason=interrupted (Ctrl-C)" in out, out
+    seconds = float(out.split("interrupted after ")[1].split("s")[0])
+    assert seconds < 10  # the items wait 2 s for the flag; the grace is 30 s
+    assert "handler restored: True" in out
+    assert "cancelled: interrupted (Ctrl-C)" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not [c for c in children if _alive(c)], "worker processes were left behind"
+
+
+@pytest.mark.timeout(90)
+def test_second_ctrl_c_terminates_a_progress_executors_stubborn_calls(start_method):
+    code, out, err, children = _run_script(start_method, "progress-executor-stubborn", signals=2)
+    assert code == 0, err
+    seconds = float(out.split("interrupted after ")[1].split("s")[0])
+    assert seconds < 10  # the calls take 30 s, and so does the grace
+    assert "cause=Cancelled" in out and "handler restored: True" in out
+    assert "Traceback" not in err, err
+    assert not [c for c in children if _alive(c)], "worker processes were left behind"
+
+
 _WAKING_SCRIPT = """
 import os, signal, threading, time
 import procprogress

@@ -17,6 +17,7 @@ __all__ = [
     "Cancelled",
     "Monitor",
     "ProcProgressError",
+    "ProgressExecutor",
     "ProgressIterator",
     "ProgressPool",
     "ProgressResult",
@@ -41,6 +42,7 @@ _HOMES = {
     "progress_map": "_map",
     "Monitor": "_poller",
     "Snapshot": "_poller",
+    "ProgressExecutor": "_executor",
     "ProgressIterator": "_pool",
     "ProgressPool": "_pool",
     "ProgressResult": "_pool",
@@ -54,6 +56,7 @@ _HOMES = {
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._errors import Cancelled, ProcProgressError, WorkerLost
+    from ._executor import ProgressExecutor
     from ._map import progress_imap, progress_map
     from ._poller import Monitor, Snapshot
     from ._pool import ProgressIterator, ProgressPool, ProgressResult

@@ -106,11 +106,12 @@ class WorkerLost(ProcProgressError, BrokenProcessPool):
         pid: the dead worker's process id.
         exitcode: its exit code, negative for a signal (``-9`` is SIGKILL).
         items: input indices the worker held when it died.
-        results: ``{input index: result}`` for the items that finished before
-            the death and came back: the other workers' tasks are cut short
-            after their running item and get about 40 ms to return (a longer
-            running item's task, finished items and all, is left out), so the
-            error comes promptly.
+        results: ``{input index: result}`` for every item that had finished
+            when the worker died, in any surviving worker: their tasks are
+            stopped and hand back what they finished at once, even while their
+            running item goes on.
+        initializer_error: what the worker's initializer raised, when that is
+            why it was lost (it is also the error's ``__cause__``).
 
     .. versionadded:: 0.1
     """
@@ -122,31 +123,61 @@ class WorkerLost(ProcProgressError, BrokenProcessPool):
         *,
         items: Sequence[int] = (),
         results: Mapping[int, Any] | None = None,
+        initializer_error: BaseException | None = None,
     ) -> None:
         self.pid = pid
         self.exitcode = exitcode
         self.items = list(items)
         self.results: dict[int, Any] = dict(results or {})
+        self.initializer_error = initializer_error
+        BrokenProcessPool.__init__(self, self._message())
+
+    def _message(self) -> str:
+        if self.initializer_error is not None:
+            error = self.initializer_error
+            return (
+                f"worker pid {self.pid} failed in its initializer "
+                f"({type(error).__name__}: {error}), so the pool cannot run anything: "
+                "fix the initializer (its traceback is this error's cause)"
+            )
         held = ""
         if self.items:
             shown = ", ".join(map(str, self.items[:10]))
             more = f", ... ({len(self.items)} in all)" if len(self.items) > 10 else ""
             held = f" while holding item(s) {shown}{more}"
-        BrokenProcessPool.__init__(
-            self,
-            f"worker pid {pid} died ({describe_exit(exitcode)}){held}; "
+        return (
+            f"worker pid {self.pid} died ({describe_exit(self.exitcode)}){held}; "
             f"{len(self.results)} finished results kept in .results. "
             "A signal exit usually means the OS killed it (SIGKILL: often out of memory) "
-            "or it crashed (SIGSEGV: a C extension); EXIT(n) means os._exit(n), or for "
-            "EXIT(1) an error outside any task (in an initializer, say) whose traceback "
-            "the worker printed to stderr.",
+            "or it crashed (SIGSEGV: a C extension); EXIT(n) means os._exit(n)."
         )
 
+    def with_results(self, results: Mapping[int, Any]) -> WorkerLost:
+        """The same loss, for one call: carrying that call's finished ``results``."""
+        lost = WorkerLost(
+            self.pid,
+            self.exitcode,
+            items=self.items,
+            results=results,
+            initializer_error=self.initializer_error,
+        )
+        lost.__cause__ = self.__cause__
+        return lost
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_worker_lost, (self.pid, self.exitcode, self.items, self.results))
+        return (
+            _rebuild_worker_lost,
+            (self.pid, self.exitcode, self.items, self.results, self.initializer_error),
+        )
 
 
 def _rebuild_worker_lost(
-    pid: int | None, exitcode: int | None, items: list[int], results: dict[int, Any]
+    pid: int | None,
+    exitcode: int | None,
+    items: list[int],
+    results: dict[int, Any],
+    initializer_error: BaseException | None = None,
 ) -> WorkerLost:
-    return WorkerLost(pid, exitcode, items=items, results=results)
+    return WorkerLost(
+        pid, exitcode, items=items, results=results, initializer_error=initializer_error
+    )

@@ -142,6 +142,13 @@ class Snapshot(NamedTuple):
     stopped: bool
 
 
+def make_snapshot(count: int, total: int | None, elapsed: float, stopped: bool) -> Snapshot:
+    """A Snapshot, its rate and ETA worked out from the count so far."""
+    rate = count / elapsed if elapsed > 0 and count else None
+    eta = max(total - count, 0) / rate if rate and total is not None else None
+    return Snapshot(count, total, elapsed, rate, eta, stopped)
+
+
 @public
 class Monitor:
     """Drive a tqdm bar from a :class:`SharedProgress` counter, in a parent thread.
@@ -324,10 +331,9 @@ class Monitor:
         with self._lock:
             count = self._progress.count - self._base
             total = None if self._bar.total is None else int(self._bar.total)
-        elapsed = time.monotonic() - self._start
-        rate = count / elapsed if elapsed > 0 and count else None
-        eta = (total - count) / rate if rate and total is not None else None
-        return Snapshot(count, total, elapsed, rate, eta, self._progress.stop_requested)
+        return make_snapshot(
+            count, total, time.monotonic() - self._start, self._progress.stop_requested
+        )
 
     @property
     def progress(self) -> SharedProgress:

@@ -50,10 +50,7 @@ from ._checks import (
 )
 from ._errors import Cancelled, WorkerLost
 from ._poller import Monitor
-from ._public import public
-from ._shared import PID, TASK, SharedProgress, resolve_context
-from ._signals import deferring_sigint, handling_sigint
-from ._tasks import (
+from ._pool_tasks import (
     APPLY,
     JOB_SLOTS,
     MAP,
@@ -64,6 +61,9 @@ from ._tasks import (
     quiet_process_class,
     run_task,
 )
+from ._public import public
+from ._shared import PID, TASK, SharedProgress, resolve_context
+from ._signals import deferring_sigint, handling_sigint
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -1,198 +1,230 @@
-"""The worker side of ProgressPool: what a task is, and how a worker runs one.
+"""A worker process of the engine: its main loop, and how it runs one task.
 
-A spawn or forkserver worker imports this module (through
-``pool_worker_init`` and ``run_task``) and what it needs, nothing more: no
-tqdm, no ``typing``, no ``concurrent.futures``, so a worker starts about as
+A spawn or forkserver worker imports this module and what it needs, nothing
+more: no tqdm, no ``typing``, no ``concurrent.futures``, so it starts about as
 fast as a plain ``Pool`` worker.
+
+The worker reads task frames from its task pipe, runs each (the loop over the
+items runs in C, as in ``Pool.map``; the flusher thread cuts it short on a
+stop), and writes one result frame per task to its result pipe. Its flusher
+writes there too (a stopped task's finished results), under the same lock.
 """
 
 from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import pickle
-import signal
+import sys
+import threading
 import time
-from multiprocessing import context as mp_context
-from multiprocessing.pool import ExceptionWithTraceback  # type: ignore[attr-defined]
 
-from ._worker import install, installed
+from . import _wire
+from ._wire import (
+    APPLY,
+    CALLS,
+    DONE,
+    INIT_FAILED,
+    MAP,
+    REPORT,
+    RESULT_HEADER,
+    RETIRED,
+    STAR,
+    TASK_HEADER,
+)
+from ._worker import install, uninstall
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from multiprocessing.connection import Connection
     from typing import Any, Callable
 
+    from ._flusher import Installed, RunningTask
     from ._shared import SharedProgress
 
 #: Slots of the shared table of stopped calls (a call's id picks its slot, and the
 #: slot holds the id + 1 of the call stopped there, so calls never stop each other).
-JOB_SLOTS = 4096
-
-# How a task calls its function on each item.
-MAP = 0  # fn(item)
-STAR = 1  # fn(*item)
-APPLY = 2  # fn(*args, **kwds), item == (args, kwds)
+CALL_SLOTS = 4096
 
 
-class Task:
-    """One pool task: a slice of a call's input, sent to a worker."""
-
-    __slots__ = ("count_items", "id", "job", "kind", "payload", "size", "start")
-
-    def __init__(
-        self,
-        job: int,
-        id: int,
-        kind: int,
-        start: int,
-        size: int,
-        payload: bytes,  # pickle of (fn, items): a worker that cannot load it says why
-        count_items: bool,
-    ) -> None:
-        self.job = job
-        self.id = id
-        self.kind = kind
-        self.start = start
-        self.size = size
-        self.payload = payload
-        self.count_items = count_items
-
-
-class Outcome:
-    """What a task sends back: every result it finished, even when it stopped or raised."""
-
-    __slots__ = ("error", "results", "seconds", "start", "stopped", "task")
-
-    def __init__(
-        self,
-        task: int,
-        start: int,
-        results: list[Any],
-        error: Any,  # an exception, rebuilt with its remote traceback as __cause__
-        seconds: float,
-        stopped: bool,
-    ) -> None:
-        self.task = task
-        self.start = start
-        self.results = results
-        self.error = error
-        self.seconds = seconds
-        self.stopped = stopped
-
-
-_call_stops: Any = None
-
-
-# -- starting workers with SIGINT blocked ----------------------------------------------------
-# A worker inherits the signal mask of the thread that starts it (across exec too),
-# so a Ctrl-C while it starts up (a spawn worker imports for a while before it can
-# ignore SIGINT) is held back instead of printing a KeyboardInterrupt traceback;
-# pool_worker_init unblocks it once SIGINT is ignored. Only the start is covered:
-# the starting thread (the caller's, or Pool's worker handler for a replacement)
-# gets its own mask back at once.
-
-
-def _start_quietly(process: Any, start: Callable[[Any], None]) -> None:
-    if process._start_method == "forkserver":
-        # Started outside the block: its mask would pass to every process it makes.
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        start(process)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-class QuietForkProcess(mp_context.ForkProcess):
-    def start(self) -> None:
-        _start_quietly(self, mp_context.ForkProcess.start)
-
-
-class QuietSpawnProcess(mp_context.SpawnProcess):
-    def start(self) -> None:
-        _start_quietly(self, mp_context.SpawnProcess.start)
-
-
-class QuietForkServerProcess(mp_context.ForkServerProcess):
-    def start(self) -> None:
-        _start_quietly(self, mp_context.ForkServerProcess.start)
-
-
-def quiet_process_class(context: Any) -> Any:
-    """The class that starts ``context``'s processes with SIGINT blocked, or the
-    context's own for a context we do not know."""
-    for quiet in (QuietForkProcess, QuietSpawnProcess, QuietForkServerProcess):
-        if context.Process is quiet.__bases__[0]:
-            return quiet
-    return context.Process
-
-
-def pool_worker_init(
+def worker_main(
+    *,
+    tasks: Connection,
+    results: Connection,
+    bell: Connection,
     progress: SharedProgress,
+    row: int,
     call_stops: Any,
     count_advances: bool,
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
+    max_tasks: int | None,
 ) -> None:
-    """A ProgressPool worker's initializer: install the shared state, then the user's."""
-    global _call_stops
-    # Tasks end with a flush, so a pool's terminate() needs no SIGTERM handler:
-    # the default one ends the worker at once, whatever it is running.
-    install(progress, flush_on_sigterm=False, own_sigint=True, count_advances=count_advances)
-    # Started with SIGINT blocked (see _start_quietly); ignored now, so unblock
-    # it: a Ctrl-C that came while this worker started up is dropped.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _call_stops = call_stops
-    if initializer is not None:
-        initializer(*initargs)
-
-
-def run_task(task: Task) -> Outcome:
-    """Run one task in a ProgressPool worker."""
-    state = installed()
-    if state is None:  # pragma: no cover - a pool always installs it
-        raise RuntimeError("procprogress task ran in a process without worker_init")
-    try:
-        fn, items = pickle.loads(task.payload)
-    except Exception as exc:
-        return Outcome(task.id, task.start, [], _portable(_load_error(exc)), 0.0, False)
-    # The call's slot in the table of stopped calls: set when the call fails.
-    call_stop = ctypes.c_longlong.from_buffer(_call_stops, (task.job % JOB_SLOTS) * 8)
-    running = state.begin_task(
-        task.id, items, call_stop, task.job + 1, count_items=task.count_items
+    """The life of one worker: install, initialize, run tasks until told to exit."""
+    sender = Sender(results.fileno())
+    state = install(
+        progress,
+        flush_on_sigterm=False,  # a task's counts go back with its result
+        own_sigint=True,
+        count_advances=count_advances,
+        row=row,
+        bell=bell.fileno(),
+        report=sender.report,
     )
+    try:
+        if initializer is not None:
+            try:
+                initializer(*initargs)
+            except BaseException as exc:
+                sender.send(INIT_FAILED, -1, portable(exc))
+                sys.exit(1)
+        _run_tasks(tasks.fileno(), sender, state, call_stops, max_tasks)
+    except OSError:  # a pipe to the parent broke: it is gone
+        os._exit(70)
+    finally:
+        uninstall()
+
+
+def _run_tasks(
+    fd: int, sender: Sender, state: Installed, call_stops: Any, max_tasks: int | None
+) -> None:
+    done = 0
+    while True:
+        frame = _wire.read_frame(fd)
+        if frame is None or frame[0] == _wire.EXIT:
+            return
+        task_id, outcome = run_task(frame, state, call_stops)
+        sender.send(DONE, task_id, outcome)
+        done += 1
+        if max_tasks is not None and done >= max_tasks:
+            sender.send(RETIRED, -1, None)
+            return
+
+
+def run_task(frame: bytearray, state: Installed, call_stops: Any) -> tuple[int, tuple[Any, ...]]:
+    """Run one task frame; returns its id and ``(results, error, units, stopped, seconds)``."""
+    _, task_id, call_id, start, mode, count_items = TASK_HEADER.unpack_from(frame)
+    try:
+        fn, items = pickle.loads(memoryview(frame)[TASK_HEADER.size :])
+    except Exception as exc:
+        return task_id, ([], portable(_load_error(exc)), 0, False, 0.0)
+    call_stop = ctypes.c_longlong.from_buffer(call_stops, (call_id % CALL_SLOTS) * 8)
+    running = state.begin_task(task_id, items, call_stop, call_id + 1, count_items=count_items)
     error: Any = None
     began = time.perf_counter()
     try:
         # The loop runs in C, as in Pool.map: no per-item check. The flusher thread
-        # cuts ``items`` short when a stop flag is raised; ``results`` grows as
-        # items finish, so the bar counts them while the task runs.
-        if task.kind == MAP:
+        # cuts ``items`` short when a stop flag is raised; ``results`` grows as items
+        # finish, so the bar counts them while the task runs.
+        if mode == MAP:
             running.results.extend(map(fn, items))
-        elif task.kind == STAR:
+        elif mode == STAR:
             running.results.extend(itertools.starmap(fn, items))
-        else:
+        elif mode == APPLY:
             for args, kwds in items:
                 running.results.append(fn(*args, **kwds))
+        else:
+            _run_calls(running)
     except BaseException as exc:
-        from ._errors import Cancelled  # imported once something failed: workers start lean
-
-        if isinstance(exc, Cancelled) and running.stop_asked():
+        if _is_stop(exc, running):
             running.stopped = True  # raise_if_stopped(): the item ends, not the call
-        else:  # a Cancelled the function raised itself is an ordinary error
-            error = _portable(exc)
+        else:
+            error = portable(exc)
     finally:
         state.end_task()
     seconds = time.perf_counter() - began
     stopped = running.stopped or running.seen_stop is not None
-    results = running.results
-    finished = running.finished()
-    if finished < len(results):  # items that saw the stop are not results
-        results = results[:finished]
-    return Outcome(task.id, task.start, results, error, seconds, stopped)
+    results = running.results[: running.finished()]  # items that saw the stop are not
+    if mode != CALLS:
+        results, error = _sendable(results, error, start)
+    else:
+        results = [_sendable_call(r) for r in results]
+    return task_id, (results, error, running.units, stopped, seconds)
+
+
+def _run_calls(running: RunningTask) -> None:
+    """Separate ``submit()`` calls: each one's outcome, value or error, is its own."""
+    for payload in running.items:  # a list iterator: a cut ends it
+        try:
+            fn, args, kwargs = pickle.loads(payload)
+            value = fn(*args, **kwargs)
+        except BaseException as exc:
+            if _is_stop(exc, running):
+                running.stopped = True
+                return
+            running.results.append((False, portable(exc)))
+        else:
+            running.results.append((True, value))
+
+
+def _is_stop(exc: BaseException, running: RunningTask) -> bool:
+    """``raise_if_stopped()`` ended the item (a Cancelled of the function's own is an
+    ordinary error)."""
+    from ._errors import Cancelled  # imported once something failed: workers start lean
+
+    return isinstance(exc, Cancelled) and running.stop_asked()
+
+
+class Sender:
+    """The worker's result pipe, shared by its main thread and its flusher."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, tag: int, task_id: int, payload: Any) -> None:
+        body = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+        with self.lock:
+            _wire.write_frame(self.fd, RESULT_HEADER.pack(tag, task_id), body)
+
+    def report(self, task_id: int, results: list[Any], units: int) -> None:
+        """The flusher's: a stopped task's finished results, sent at once."""
+        results, _ = _sendable(results, None, 0)
+        try:
+            self.send(REPORT, task_id, (results, units))
+        except OSError:
+            pass  # the parent is gone: the flusher ends the worker
+
+
+def _sendable(results: list[Any], error: Any, start: int) -> tuple[list[Any], Any]:
+    """``results`` cut before the first one that cannot be pickled, which becomes the
+    error (naming the item and the value's type)."""
+    try:
+        pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        for i, value in enumerate(results):
+            reason = _unpicklable(value)
+            if reason is not None:
+                return results[:i], portable(_result_error(start + i, value, reason))
+    return results, error
+
+
+def _sendable_call(outcome: tuple[bool, Any]) -> tuple[bool, Any]:
+    ok, value = outcome
+    if ok:
+        reason = _unpicklable(value)
+        if reason is not None:
+            return False, portable(_result_error(None, value, reason))
+    return outcome
+
+
+def _unpicklable(value: Any) -> Exception | None:
+    try:
+        pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _result_error(index: int | None, value: Any, reason: Exception) -> TypeError:
+    which = "the call's result" if index is None else f"the result of item {index}"
+    return TypeError(
+        f"{which} ({type(value).__name__}) cannot be sent to the parent: results travel "
+        f"back by pickling, and it cannot be pickled ({reason}). Return plain data (a path "
+        "rather than an open file, say)"
+    )
 
 
 def _load_error(exc: Exception) -> RuntimeError:
@@ -204,14 +236,48 @@ def _load_error(exc: Exception) -> RuntimeError:
     )
 
 
-def _portable(exc: BaseException) -> Any:
-    """The exception with its traceback attached, or a stand-in if it cannot be pickled."""
+# -- exceptions that cross to the parent with their traceback ------------------------------
+
+
+class RemoteTraceback(Exception):
+    """The worker's traceback, the cause of the exception raised again in the parent."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+class _WithTraceback:
+    """An exception that unpickles as itself, its traceback text as its ``__cause__``."""
+
+    def __init__(self, exc: BaseException, tb: str) -> None:
+        self.exc = exc
+        self.tb = tb
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_exception, (self.exc, self.tb)
+
+
+def _rebuild_exception(exc: BaseException, tb: str) -> BaseException:
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc
+
+
+def portable(exc: BaseException) -> Any:
+    """``exc`` ready to send: with its traceback, or a stand-in if it cannot be pickled."""
+    import traceback
+
+    text = '\n"""\n' + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text += '"""'
     try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception as why:
-        stand_in = RuntimeError(
+        pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
+    except Exception as reason:
+        exc = RuntimeError(
             f"the task raised {type(exc).__name__}: {exc}, which cannot be sent to the "
-            f"parent ({why}); give the exception class picklable arguments"
+            f"parent ({reason}); give the exception class picklable arguments"
         )
-        return ExceptionWithTraceback(stand_in, exc.__traceback__)
-    return ExceptionWithTraceback(exc, exc.__traceback__)
+    exc.__traceback__ = None  # its frames hold every object of the failed call
+    return _WithTraceback(exc, text)

@@ -30,11 +30,13 @@ TASK_HEADER = struct.Struct("<BqqqBB")
 TASK = 1
 EXIT = 2
 
-# Worker -> parent: a frame's body is a pickled tuple whose first item is one of these.
-DONE = 1  # (DONE, task id, results, error, units, stopped, seconds)
-REPORT = 2  # (REPORT, task id, finished results so far, units): the task was stopped
-INIT_FAILED = 3  # (INIT_FAILED, error): the initializer raised; the worker exits
-RETIRED = 4  # (RETIRED,): maxtasksperchild reached; the worker exits
+# Worker -> parent: a frame's body starts with RESULT_HEADER, a tag of these and a task
+# id, then a pickle.
+RESULT_HEADER = struct.Struct("<Bq")
+DONE = 1  # the task ended: (results, error, units, stopped, seconds)
+REPORT = 2  # the task was stopped; its finished results so far: (results, units)
+INIT_FAILED = 3  # the initializer raised: the error; the worker exits
+RETIRED = 4  # maxtasksperchild reached: None; the worker exits
 
 # How a task calls its function on each item.
 MAP = 0  # fn(item)

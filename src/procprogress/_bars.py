@@ -1,0 +1,167 @@
+"""Bars: a tqdm bar made when there is something to show, and never fatal.
+
+A ``Bar`` is drawn from one thread (a pool's manager, a Monitor's ticker).
+It is made at its first ``show`` (so nothing is drawn before there is
+something to show), redrawn when its count moves, and ``finish`` draws its
+last frame exactly once. An error of the display (a closed file, a count past
+what tqdm can show) turns the bar off and is kept in ``error``: the work goes
+on, and the caller is told with a warning, never by losing its results.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ._compat import tell_rich_total
+
+if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
+    from tqdm import tqdm
+
+#: The poll already paces the bar (one update per ``interval``): let tqdm draw each.
+_BAR_DEFAULTS: dict[str, Any] = {"mininterval": 0, "miniters": 1}
+
+_BAR_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def bar_class(tqdm_class: type[tqdm[Any]] | None) -> type[tqdm[Any]]:
+    """``tqdm_class`` (``tqdm.tqdm`` when ``None``) without tqdm's own monitor thread.
+
+    The poll already refreshes the bar, and a thread alive when a pool forks
+    its workers is what Python 3.12+ warns about ("use of fork() may lead to
+    deadlocks").
+    """
+    from tqdm import tqdm
+
+    if tqdm_class is None:
+        tqdm_class = tqdm
+    if not isinstance(tqdm_class, type) or not issubclass(tqdm_class, tqdm):
+        raise TypeError(f"tqdm_class must be tqdm or a subclass of it, not {tqdm_class!r}")
+    if tqdm_class not in _BAR_CLASSES:
+        _BAR_CLASSES[tqdm_class] = type(
+            tqdm_class.__name__,
+            (tqdm_class,),
+            {"monitor_interval": 0, "__module__": tqdm_class.__module__},
+        )
+    return _BAR_CLASSES[tqdm_class]
+
+
+def check_bar_keywords(tqdm_class: type[tqdm[Any]], keywords: dict[str, Any]) -> None:
+    """Refuse keywords the bar class does not take, now (before any process starts),
+    as tqdm would (``TqdmKeyError``).
+
+    The bar is made only when there is something to show, so its keywords are
+    checked against its signature here: tqdm's own, and those of the subclasses
+    between it and ``tqdm_class``. A subclass that takes ``**kwargs`` of its own
+    (``tqdm.rich`` takes ``options``) cannot be checked this way; its keywords
+    are checked when its bar is made.
+    """
+    import inspect
+
+    from tqdm import TqdmKeyError, std
+
+    known: set[str] = set()
+    for klass in tqdm_class.__mro__:
+        if "__init__" not in klass.__dict__:
+            continue
+        init = vars(klass)["__init__"].__get__(None, klass)  # tqdm's is a partialmethod
+        parameters = inspect.signature(init).parameters.values()
+        if klass is not std.tqdm and any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return
+        known |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if klass is std.tqdm:
+            break
+    unknown = {key: value for key, value in keywords.items() if key not in known}
+    if unknown:
+        raise TqdmKeyError(f"Unknown argument(s): {unknown}")
+
+
+def note_for(error: BaseException | None) -> str | None:
+    """What a bar says after its count when its work ended with ``error``."""
+    from ._errors import Cancelled, WorkerLost
+
+    if error is None:
+        return None
+    if isinstance(error, Cancelled):
+        return f"cancelled: {error.reason}" if error.reason else "cancelled"
+    if isinstance(error, WorkerLost):
+        return f"worker pid {error.pid} lost"
+    return f"failed: {type(error).__name__}"
+
+
+class Bar:
+    """One tqdm bar; see the module docstring."""
+
+    def __init__(
+        self, tqdm_class: type[tqdm[Any]], keywords: dict[str, Any], total: int | None
+    ) -> None:
+        self._class = tqdm_class
+        self._keywords = keywords
+        self.total = total
+        self._bar: tqdm[Any] | None = None
+        self._note: str | None = None
+        self.finished = False
+        self.error: BaseException | None = None
+
+    def show(self, count: int, total: int | None = None, note: str | None = None) -> None:
+        """Show ``count`` (making the bar if need be); redraw only when it changed."""
+        if self.finished or self.error is not None:
+            return
+        try:
+            bar = self._made()
+            if total is not None and total != self.total:
+                self.total = bar.total = total
+                tell_rich_total(bar)
+                bar.refresh()
+            if note != self._note:
+                self._note = note
+                bar.set_postfix_str(note or "", refresh=count <= bar.n)
+            if count > bar.n:
+                bar.update(count - bar.n)
+        except Exception as exc:
+            self._broke(exc)
+
+    def finish(self, count: int, note: str | None = None, total: int | None = None) -> None:
+        """Draw the last frame, with the exact final ``count``, once; close the bar."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.error is not None:
+            return
+        try:
+            bar = self._made()
+            if total is not None and total != self.total:
+                self.total = bar.total = total
+                tell_rich_total(bar)
+            if note:
+                bar.set_postfix_str(note, refresh=False)
+            bar.n = count
+            bar.close()  # draws the last frame (with leave=True) and nothing else
+        except Exception as exc:
+            self._broke(exc)
+
+    def _made(self) -> tqdm[Any]:
+        if self._bar is None:
+            self._bar = self._class(total=self.total, **{**_BAR_DEFAULTS, **self._keywords})
+        return self._bar
+
+    def _broke(self, exc: BaseException) -> None:
+        self.error = exc
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            try:
+                bar.disable = True  # keep tqdm from drawing it again when collected
+            except Exception:
+                pass
+
+
+def warn_display_error(error: BaseException | None, stacklevel: int = 3) -> None:
+    """Tell the caller that the bar broke (the work went on)."""
+    if error is not None:
+        warnings.warn(
+            f"procprogress: the progress bar failed and was turned off "
+            f"({type(error).__name__}: {error}); the work went on, and its results are "
+            "returned",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )

@@ -1,0 +1,281 @@
+"""The engine under ProgressPool and ProgressExecutor: worker processes, their pipes,
+and the one manager thread that owns every call's state.
+
+::
+
+    caller threads                manager thread (one)              worker processes
+    --------------                --------------------              ----------------
+    map / submit / imap  --cmd--> commands: register calls    tasks   main thread:
+      build a Call (or a     wake   and submissions  ------- pipe -->   read a task,
+      Future), feed a lazy   pipe   dispatch: at most 2 tasks           run its items in C,
+      input, then wait on           per worker, in order      results   write its outcome
+      the call's condition <------- outcomes -> the call <--- pipe ---  flusher thread:
+    cancel / close /                  (results, errors)                   counts --> its row
+      terminate --> state ------>   deaths (sentinels) -> WorkerLost     stop seen -> cut the
+      (one field, one setter)       every `interval`: live counts <---    task, report what
+                                      from the rows -> the bars   rows    finished (results
+                                    deadlines: timeouts, grace            pipe); parent gone
+                                    --doorbell pipe--> wakes flushers     -> exit
+
+The manager (``_manager``) waits in one ``selectors`` wait on the wake-up
+pipe, every worker's result pipe and sentinel (and, while a send is pending,
+its task pipe), with the poll interval as its timeout: one wait gives it
+commands, results, deaths and the bar's tick. It never blocks on a pipe (its
+ends are non-blocking: ``_wire``), takes no lock a worker can hold, and is the
+only thread that changes a call, a future, a bar or a worker (``_workers``).
+Callers change only the engine's state (``Engine.set_state``) and queue
+commands for it.
+
+User callbacks (``callback=``/``error_callback=`` of the pool's async
+methods, ``add_done_callback`` of the executor's futures) run on the manager
+thread: keep them short, and do not wait on the pool or executor from one (a
+wait there raises ``RuntimeError`` rather than deadlock).
+
+The manager thread is a daemon, so that an engine left open cannot keep the
+interpreter from exiting; every engine still open at exit is ended (and its
+thread joined) by an ``atexit`` hook, which runs before ``multiprocessing``
+joins its children.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from concurrent.futures import Future
+from multiprocessing.context import BaseContext
+from typing import Any, Callable, Protocol
+
+from ._calls import Call, ErrorFor, Submissions
+from ._checks import Count
+from ._compat import start_forkserver
+from ._errors import Cancelled
+from ._manager import KILL_PATIENCE, Manager, drain
+from ._shared import SharedProgress
+from ._signals import deferring_sigint
+from ._state import MOVES, WORKING, State
+from ._tasks import CALL_SLOTS, worker_main
+from ._workers import REAP_PATIENCE, Crew
+
+
+class Display(Protocol):
+    """A face's bars, driven from the manager thread."""
+
+    def started(self, call: Call) -> None: ...
+    def tick(self, engine: Engine) -> None: ...
+    def finished(self, call: Call) -> None: ...
+    def close(self, engine: Engine) -> None: ...
+
+
+class Engine:
+    """Worker processes and their manager thread; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        processes: int,
+        context: BaseContext,
+        initializer: Callable[..., object] | None,
+        initargs: Iterable[Any],
+        max_tasks: int | None,
+        count: Count,
+        grace: float,
+        interval: float,
+        display: Display,
+        name: str,
+    ) -> None:
+        self.name = name  # "pool" or "executor": for messages
+        self.processes = processes
+        self.context = context
+        self.count_items = count is Count.ITEMS
+        self.grace = grace
+        self.interval = interval
+        self.display = display
+        self.progress = SharedProgress(context=context)
+        self.call_stops = context.RawArray("q", CALL_SLOTS)  # only the manager writes it
+        self.state = State.RUNNING
+        self.error: BaseException | None = None  # why it stopped taking work
+        self.started = time.monotonic()
+        self.task_ids = itertools.count()
+        self.call_ids = itertools.count()
+        self.submissions = Submissions(next(self.call_ids), self.task_ids, self.count_items)
+        #: What the exit hook does with an engine still open: the face chooses.
+        self.exit_policy: Callable[[], None] = self.terminate
+        self._lock = threading.Lock()
+        self._commands: collections.deque[Callable[[], None]] = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._wake_pending = False
+        options = {
+            "progress": self.progress,
+            "call_stops": self.call_stops,
+            "count_advances": count is Count.MANUAL,
+            "initializer": initializer,
+            "initargs": tuple(initargs),
+            "max_tasks": max_tasks,
+        }
+        self._crew = Crew(context, worker_main, self.progress, self._wake_r, options)
+        self._manager = Manager(self, self._crew)
+        self._thread = threading.Thread(target=self._run, name=f"procprogress-{name}", daemon=True)
+
+    def start(self) -> None:
+        """Start the workers, then the manager thread. A Ctrl-C meanwhile is held back
+        until everything started, then the engine is ended and ``KeyboardInterrupt``
+        raised, leaving no worker behind."""
+        try:
+            with deferring_sigint():
+                if self.context.get_start_method() == "forkserver":
+                    start_forkserver()  # outside the blocked SIGINT: see sigint_blocked()
+                for _ in range(self.processes):
+                    self._crew.start_one()
+        except BaseException:
+            self._crew.kill_all_now()
+            self._close()
+            raise
+        _live_engines.add(self)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._manager.run()
+        finally:
+            self._close()
+            _live_engines.discard(self)
+
+    # -- the state ------------------------------------------------------------------------
+
+    def set_state(self, state: State, error: BaseException | None = None) -> bool:
+        """The one place the state changes; ``False`` if the move is not allowed."""
+        with self._lock:
+            if state not in MOVES[self.state]:
+                return False
+            self.state = state
+            if error is not None and self.error is None:
+                self.error = error
+        self.wake()
+        return True
+
+    def takes_work(self) -> bool:
+        """Whether the engine runs the work it has (it may take no new work)."""
+        return self.state in WORKING
+
+    def refusal(self) -> BaseException | None:
+        """What work that reaches the manager now fails with, if it cannot run."""
+        if self.state in WORKING:
+            return None
+        return self.error or Cancelled(f"the {self.name} was terminated")
+
+    # -- commands: callers queue them, the manager thread runs them --------------------------
+
+    def wake(self) -> None:
+        """Make the manager look at its commands and the state now."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # full (it is awake anyway) or closed (it ended)
+                pass
+
+    def woken(self) -> None:
+        """The manager's: it read the wake-up pipe."""
+        self._wake_pending = False
+        drain(self._wake_r)
+
+    def command(self, action: Callable[[], None]) -> None:
+        """Have the manager thread run ``action`` (soon, in order)."""
+        self._commands.append(action)
+        self.wake()
+
+    def run_commands(self) -> None:
+        """The manager's: run what callers queued, and notice a stop flag raised."""
+        while self._commands:
+            self._commands.popleft()()
+        if self.progress.stop_requested and self.state in WORKING:
+            self.set_state(State.CANCELLED, Cancelled(self.progress.stop_reason))
+
+    def open_call(self, call: Call) -> None:
+        """Hand a call to the manager: it runs its tasks and ends it."""
+        self.command(lambda: self._manager.open(call))
+
+    def fed(self, call: Call) -> None:
+        """A lazy call got more tasks (or its input ended)."""
+        self.command(lambda: self._manager.got_work(call))
+
+    def submit(self, future: Future[Any], payload: bytes) -> None:
+        """One ``submit()`` call: ``payload`` is the pickled ``(fn, args, kwargs)``."""
+        self.command(lambda: self._manager.got_submission(future, payload))
+
+    def stop_call(self, call: Call, error: ErrorFor) -> None:
+        """Stop one call (its iterator was closed, say): it ends with ``error``."""
+        self.command(lambda: self._manager.stop(call, error))
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def cancel(self, reason: str | None) -> None:
+        """Raise the stop flag: nothing more starts; running tasks get ``grace``."""
+        self.progress.request_stop(reason)
+        self.set_state(State.CANCELLED, Cancelled(reason))
+
+    def close(self) -> None:
+        """Take no new work; the workers exit once what was taken is done."""
+        self.set_state(State.CLOSED)
+
+    def finish(self) -> None:
+        """Take no new work and wait until what was taken is done."""
+        self.close()
+        self.join()
+
+    def terminate(self, *, kill: bool = False) -> None:
+        """Stop every worker now (SIGTERM, then SIGKILL after ``KILL_PATIENCE``; at once
+        with ``kill``) and end every pending call. Waits for the workers to be reaped
+        (from a callback, on the manager thread, it does not wait)."""
+        self.set_state(State.TERMINATED)
+        self.command(lambda: self._manager.stop_workers_now(kill=kill))
+        self.join(KILL_PATIENCE + REAP_PATIENCE)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the workers to exit and the manager thread to end."""
+        if self.on_manager_thread:
+            return False  # a callback ending its own engine: it ends after the callback
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def on_manager_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    @property
+    def running(self) -> bool:
+        """Whether the manager thread still runs (workers may be alive)."""
+        return self._thread.is_alive()
+
+    def live_workers(self) -> list[int]:
+        return list(self._crew.workers)
+
+    def _close(self) -> None:
+        self._crew.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+_live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _end_engines_at_exit() -> None:
+    """Registered after multiprocessing's own exit hook, so it runs before it: end
+    every engine still open, so that multiprocessing joins no running worker."""
+    for engine in list(_live_engines):
+        engine.exit_policy()
+
+
+atexit.register(_end_engines_at_exit)

@@ -1,0 +1,416 @@
+"""ProgressExecutor: a ``concurrent.futures.ProcessPoolExecutor`` with a live bar and a stop flag.
+
+A thin face over the engine (``_engine`` draws the data flow): ``submit``
+pickles the call in the caller's thread and queues it; the manager thread
+sends pending calls to free workers in batches (a handful of tiny calls in
+one message, a long call alone) and sets each future when its batch reports.
+``map`` is one call of the engine, cut into chunks, its results yielded in
+order as they come.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import pickle
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._bars import Bar, bar_class, check_bar_keywords, note_for, warn_display_error
+from ._calls import Call
+from ._checks import (
+    check_chunksize,
+    check_count,
+    check_function,
+    check_grace,
+    check_initializer,
+    check_interval,
+    check_max_tasks,
+    check_processes,
+    check_total,
+    check_wait,
+    length_of,
+)
+from ._engine import Engine
+from ._errors import Cancelled, WorkerLost
+from ._feed import Feeder
+from ._poller import Snapshot, make_snapshot
+from ._public import public
+from ._shared import resolve_context
+from ._signals import handling_sigint
+from ._state import State
+from ._wire import STAR
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
+    from tqdm import tqdm
+
+
+@public
+class ProgressExecutor(concurrent.futures.Executor):
+    """A ``ProcessPoolExecutor`` that shows one exact live bar and can be cancelled.
+
+    ``submit`` returns real ``concurrent.futures.Future`` objects (they work
+    with ``as_completed``, ``wait`` and ``add_done_callback``; callbacks run
+    on the executor's manager thread, so keep them short). With
+    ``count="items"`` each finished call moves the bar by one, and the total
+    grows by one per ``submit`` (and by the length of each ``map``'s input)
+    unless ``total`` is given; with ``count="manual"`` only
+    :func:`procprogress.advance` moves it. The bar appears with the first
+    call and closes at ``shutdown``.
+
+    Differences from ``ProcessPoolExecutor`` a drop-in user may meet:
+
+    - ``map`` picks a chunksize for throughput when none is given (the
+      standard library sends one item per message); the bar still moves per
+      item. ``buffersize`` bounds the chunks submitted ahead of the consumer
+      on every Python version, as Python 3.14's does.
+    - :meth:`cancel` raises the stop flag: pending futures are cancelled,
+      running ones that check :func:`procprogress.should_stop` return early and
+      raise :class:`procprogress.Cancelled`; finished ones keep their results.
+      The executor takes no more work afterwards.
+    - Ctrl-C inside ``with ProgressExecutor() as ex:`` raises the stop flag,
+      cancels pending futures and waits up to ``grace`` seconds for the running
+      ones; a second Ctrl-C (or the grace running out) terminates the workers.
+      Then ``KeyboardInterrupt`` reaches the program, with a
+      :class:`procprogress.Cancelled` as its ``__cause__``. Workers ignore
+      Ctrl-C (no tracebacks), and the SIGINT handler you had is restored.
+    - A worker that dies fails every pending future, and every later
+      ``submit``, with :class:`procprogress.WorkerLost` (a
+      ``BrokenProcessPool``), within milliseconds; futures that had finished,
+      in any surviving worker, keep their results.
+    - ``terminate_workers()`` and ``kill_workers()`` exist on every Python
+      version (they came in 3.14); the futures they end raise ``Cancelled``.
+
+    Args:
+        max_workers: number of worker processes; every CPU when ``None``.
+        total: the bar's total (by default it grows with each call).
+        count: ``"items"`` or ``"manual"``, as above.
+        mp_context: a ``multiprocessing`` context (or start-method name);
+            the default one when ``None`` (``spawn`` with
+            ``max_tasks_per_child``, as the standard library does).
+        initializer: your own worker initializer; its error fails the executor
+            at once (:class:`procprogress.WorkerLost`, with it as the cause).
+        initargs: its arguments.
+        max_tasks_per_child: tasks (batches of calls) a worker runs before it is
+            replaced; not with the ``fork`` start method.
+        grace: seconds that running calls get to return after a stop, before
+            the workers are terminated.
+        interval: seconds between bar updates.
+        tqdm_class: the bar's class (``tqdm.tqdm`` by default).
+        **tqdm_kwargs: display keywords passed unchanged to the bar.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        total: int | None = None,
+        count: str = "items",
+        mp_context: BaseContext | str | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        max_tasks_per_child: int | None = None,
+        grace: float = 5.0,
+        interval: float = 0.1,
+        tqdm_class: type[tqdm[Any]] | None = None,
+        **tqdm_kwargs: Any,
+    ) -> None:
+        processes = check_processes(max_workers, name="max_workers")
+        counting = check_count(count)
+        total = check_total(total)
+        max_tasks = check_max_tasks(max_tasks_per_child, name="max_tasks_per_child")
+        if mp_context is None and max_tasks is not None:
+            mp_context = multiprocessing.get_context("spawn")
+        context = resolve_context(mp_context)
+        if max_tasks is not None and context.get_start_method() == "fork":
+            raise ValueError(
+                "max_tasks_per_child is incompatible with the 'fork' multiprocessing start "
+                "method; supply a different mp_context"
+            )
+        check_initializer(initializer, start_method=context.get_start_method())
+        bars = bar_class(tqdm_class)
+        check_bar_keywords(bars, tqdm_kwargs)
+        self._grace = check_grace(grace)
+        self._display = _ExecutorBar(Bar(bars, tqdm_kwargs, total), total)
+        self._engine = Engine(
+            processes=processes,
+            context=context,
+            initializer=initializer,
+            initargs=initargs,
+            max_tasks=max_tasks,
+            count=counting,
+            grace=self._grace,
+            interval=check_interval(interval),
+            display=self._display,
+            name="executor",
+        )
+        self._engine.exit_policy = self._engine.finish  # at exit, as the standard library's
+        self._interrupts = 0
+        self._sigint: Any = None
+        self._engine.start()
+
+    # -- work --------------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; returns its ``Future``.
+
+        Raises:
+            RuntimeError: after ``shutdown()``.
+            Cancelled: after ``cancel()`` (or Ctrl-C).
+            WorkerLost: a worker died.
+        """
+        self._check_open()
+        future: Future[Any] = Future()
+        try:
+            payload = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            check_function(fn)  # says what to do when the function is the cause
+            future.set_running_or_notify_cancel()
+            future.set_exception(
+                TypeError(
+                    f"cannot send the arguments of {getattr(fn, '__qualname__', fn)!r} to the "
+                    f"worker processes: they travel by pickling ({exc}). Pass what the "
+                    "worker needs to rebuild them instead (a path rather than an open file)"
+                )
+            )
+            return future
+        self._engine.submit(future, payload)
+        return future
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> Iterator[Any]:
+        """``map(fn, *iterables)`` on the workers: results in order, yielded lazily.
+
+        ``chunksize=None`` picks one for throughput (about four chunks per
+        worker for an input read at once, chunks of about 50 ms of work for a
+        lazy one): the bar still moves per item. Without ``buffersize`` the
+        input is read at once, as the standard library does; with it, at most
+        ``buffersize`` chunks are submitted ahead of the results consumed.
+
+        Raises:
+            TimeoutError: a result was not ready ``timeout`` seconds after the
+                call (``concurrent.futures.TimeoutError``); the rest is stopped.
+            Exception: what ``fn`` raised, with the worker's traceback as cause.
+        """
+        check_function(fn)
+        chunk = check_chunksize(chunksize)
+        if buffersize is not None and (
+            isinstance(buffersize, bool) or not isinstance(buffersize, int) or buffersize < 1
+        ):
+            raise ValueError(f"buffersize must be None or a whole number >= 1, not {buffersize!r}")
+        wait = check_wait(timeout)
+        self._check_open()
+        end_time = None if wait is None else time.monotonic() + wait
+        engine = self._engine
+        call = Call(
+            id=next(engine.call_ids),
+            task_ids=engine.task_ids,
+            mode=STAR,
+            fn=fn,
+            count_items=engine.count_items,
+            total=None,
+        )
+        feeder = None
+        if buffersize is None:
+            items = list(zip(*iterables))
+            call.total = len(items)
+            call.use_items(items, chunk or _chunk_for(len(items), engine.processes))
+            engine.open_call(call)
+        else:
+            lengths = [length_of(iterable) for iterable in iterables]
+            if lengths and None not in lengths:
+                call.total = min(lengths)  # type: ignore[type-var]
+            engine.open_call(call)
+            feeder = Feeder(engine, call, zip(*iterables), chunk)
+            feeder.feed(buffersize)
+        return _results(engine, call, feeder, end_time)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Raise the stop flag: pending futures are cancelled, running calls that check
+        ``should_stop()`` return early (their futures raise
+        :class:`procprogress.Cancelled`), finished ones keep their results. The executor
+        takes no more work; calls still running after ``grace`` seconds are terminated.
+        Safe from any thread."""
+        self._engine.cancel(reason)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As ``ProcessPoolExecutor.shutdown``; ``cancel_futures=True`` also raises the stop
+        flag, so running calls that check it return early."""
+        if cancel_futures:
+            self.cancel("shutdown(cancel_futures=True)")
+        self._engine.close()
+        if wait:
+            self._engine.join()
+            warn_display_error(self._display.error)
+
+    def terminate_workers(self) -> None:
+        """Terminate every worker now (SIGTERM, then SIGKILL); pending futures are
+        cancelled and running ones raise :class:`procprogress.Cancelled`. The executor
+        is unusable afterwards."""
+        self._engine.terminate()
+
+    def kill_workers(self) -> None:
+        """As :meth:`terminate_workers`, with SIGKILL at once. The executor is unusable
+        afterwards."""
+        self._engine.terminate(kill=True)
+
+    def __enter__(self) -> ProgressExecutor:
+        self._sigint = handling_sigint(self._on_sigint, then_raise=True)
+        self._sigint.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                self._interrupted(exc)
+            else:
+                self.shutdown(wait=True)
+        finally:
+            sigint, self._sigint = self._sigint, None
+            if sigint is not None:
+                sigint.__exit__(None, None, None)  # the handler you had, back in place
+
+    def _on_sigint(self) -> None:
+        self._interrupts += 1
+        if self._interrupts == 1:
+            self.cancel("interrupted (Ctrl-C)")
+
+    def _interrupted(self, interrupt: BaseException) -> None:
+        """Ctrl-C left the ``with`` block: wait up to ``grace`` for the running calls (a
+        second Ctrl-C terminates them), then let the KeyboardInterrupt through."""
+        self.cancel("interrupted (Ctrl-C)")
+        try:
+            if self._interrupts < 2:
+                self._engine.join()  # the engine ends its workers after the grace
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._engine.terminate()
+        snap = self.snapshot()
+        interrupt.__cause__ = Cancelled(
+            self._engine.progress.stop_reason, completed=snap.count, total=snap.total
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The count, total, elapsed seconds, rate, ETA and stop state now."""
+        engine = self._engine
+        return make_snapshot(
+            engine.progress.count,
+            self._display.total(engine),
+            time.monotonic() - engine.started,
+            engine.progress.stop_requested,
+        )
+
+    def _check_open(self) -> None:
+        engine = self._engine
+        if engine.on_manager_thread:
+            raise RuntimeError(
+                "cannot submit to a ProgressExecutor from its own callback: callbacks run "
+                "on the executor's manager thread; hand the work to another thread"
+            )
+        error = engine.error
+        if isinstance(error, WorkerLost):
+            raise error.with_results({})
+        if isinstance(error, Cancelled):
+            raise Cancelled(error.reason)
+        if engine.state is not State.RUNNING:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def __repr__(self) -> str:
+        state = self._engine.state
+        return f"<ProgressExecutor max_workers={self._engine.processes} {state.value}>"
+
+
+def _chunk_for(size: int, processes: int) -> int:
+    """``Pool.map``'s rule: about four chunks per worker."""
+    chunk, extra = divmod(size, processes * 4)
+    return chunk + (1 if extra or not chunk else 0)
+
+
+def _results(engine: Engine, call: Call, feeder: Feeder | None, end_time: float | None
+             ) -> Iterator[Any]:
+    """A map's results in order; leaving early (an error, a break, a timeout) stops the
+    rest of the call."""
+    next_start = 0
+    try:
+        while True:
+            timeout = None if end_time is None else max(end_time - time.monotonic(), 0.0)
+            if not call.wait_piece(next_start, timeout):
+                raise concurrent.futures.TimeoutError()
+            piece = call.take_piece(next_start)
+            if piece is None:  # it ended, and not with this piece
+                if call.error is not None:
+                    raise call.error
+                if feeder is not None and not feeder.exhausted:
+                    raise RuntimeError("cannot schedule new futures after shutdown")
+                return
+            next_start += len(piece)
+            if feeder is not None and engine.state is State.RUNNING:
+                feeder.feed(1)
+            piece.reverse()
+            while piece:
+                yield piece.pop()  # keeps no reference to what was yielded
+    finally:
+        if not call.ended:
+            engine.stop_call(call, lambda c: Cancelled("the map's results were not read"))
+
+
+class _ExecutorBar:
+    """The executor's one bar: drawn once there is work, closed at the end."""
+
+    def __init__(self, bar: Bar, total: int | None) -> None:
+        self._bar = bar
+        self._fixed = total
+        self._calls_total = 0
+        self._unknown = False
+        self._shown = False
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._bar.error
+
+    def total(self, engine: Engine) -> int | None:
+        if self._fixed is not None:
+            return self._fixed
+        if self._unknown and engine.count_items:
+            return None
+        if not engine.count_items:
+            return None
+        return engine.submissions.submitted + self._calls_total
+
+    def started(self, call: Call) -> None:
+        if call.total is None:
+            self._unknown = True
+        else:
+            self._calls_total += call.total
+
+    def tick(self, engine: Engine) -> None:
+        if engine.submissions.submitted or self._calls_total or self._unknown:
+            self._shown = True
+            self._bar.show(engine.progress.count, self.total(engine), self._note(engine))
+
+    def finished(self, call: Call) -> None:
+        pass
+
+    def close(self, engine: Engine) -> None:
+        if self._shown or engine.submissions.submitted or self._calls_total:
+            self._bar.finish(engine.progress.count, self._note(engine), self.total(engine))
+
+    def _note(self, engine: Engine) -> str | None:
+        return note_for(engine.error) if engine.state in (State.CANCELLED, State.BROKEN) else None
