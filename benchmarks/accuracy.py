@@ -7,7 +7,7 @@ drawn: the bar's file records, as each line is written, the count on it and
 then the true count (read after the write, so a lag is never understated).
 
 Two readings taken between draws, every 50 ms, are shown beside: the shared
-counter the bar is drawn from (``pool.monitor.snapshot().count``), and the
+counter the bar is drawn from (``pool.snapshot().count``), and the
 count on the bar's last line. The last one is, by construction, up to one poll
 interval plus one worker flush old: the bar is redrawn once a poll.
 """
@@ -82,7 +82,7 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
             result = pool.map_async(_work.truth_item, range(n))
             while not result.ready():
                 time.sleep(SAMPLE_EVERY)
-                counted = pool.monitor.snapshot().count
+                counted = pool.snapshot().count
                 shown = log.last_drawn()
                 true = truth.value  # read last: a lag is never understated
                 if 0 < true < n:

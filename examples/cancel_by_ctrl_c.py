@@ -11,7 +11,7 @@ happens:
 - Then ``KeyboardInterrupt`` reaches your code, with every worker gone.
 
 ``ProgressPool`` is used directly (rather than ``progress_map``) so that the
-summary can read ``pool.monitor.snapshot()`` after the interrupt.
+summary can read ``pool.snapshot()`` after the interrupt.
 
 Run it: ``python examples/cancel_by_ctrl_c.py``, then press Ctrl-C.
 """
@@ -38,7 +38,7 @@ def main() -> int:
         try:
             results = pool.map(work, range(ITEMS))
         except KeyboardInterrupt:
-            snap = pool.monitor.snapshot()
+            snap = pool.snapshot()
             print(
                 f"interrupted by Ctrl-C after {snap.elapsed:.1f} s: "
                 f"{snap.count}/{snap.total} items done, workers stopped"

@@ -45,7 +45,7 @@ def main() -> int:
         results = pool.map(process_file, files)
         # Every task hands in its last counts before its result comes back, so
         # the count is exact as soon as map() returns.
-        counted = pool.monitor.snapshot().count
+        counted = pool.snapshot().count
 
     done = sum(chunks for _, chunks in results)
     print(

@@ -269,3 +269,8 @@ def advance_units_into(progress, units):
     """A Process target: install ``progress``, count ``units``."""
     pp.worker_init(progress)
     advance_units(units)
+
+
+def advance_huge_steps(steps):
+    """``steps`` steps of 2**53 - 1 units: 1,100 of them pass 2**63."""
+    return advance_big_steps(steps, 2**53 - 1)

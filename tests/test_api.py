@@ -27,9 +27,10 @@ def test_all_is_exactly_the_public_names():
 def test_a_spawn_worker_imports_only_the_worker_side():
     """No tqdm, typing or concurrent.futures in a worker: it starts as fast as Pool's."""
     code = (
-        "import sys, multiprocessing.pool, procprogress._pool_tasks\n"
+        "import sys, procprogress._tasks\n"
         "heavy = {'tqdm', 'typing', 'concurrent.futures', 'procprogress._pool',\n"
-        "         'procprogress._poller', 'procprogress._errors'}\n"
+        "         'procprogress._poller', 'procprogress._errors', 'procprogress._engine',\n"
+        "         'procprogress._manager', 'procprogress._calls', 'procprogress._bars'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -35,10 +35,9 @@ def test_cancel_skips_unstarted_items_and_keeps_finished_results(start_method):
     assert "4/40" in helpers.last_bar(buf.getvalue())
 
 
-@pytest.mark.parametrize("how", ["monitor.cancel", "progress.request_stop"])
-def test_a_stop_raised_through_the_pools_monitor_or_progress_keeps_early_returns_out(how):
+def test_a_stop_raised_through_the_pools_progress_keeps_early_returns_out():
     with pp.ProgressPool(2, file=io.StringIO()) as pool:
-        stop = pool.monitor.cancel if how == "monitor.cancel" else pool.progress.request_stop
+        stop = pool.progress.request_stop
         threading.Timer(0.5, stop, args=("enough",)).start()
         with pytest.raises(pp.Cancelled) as info:
             pool.map(helpers.quick_then_cooperative, range(40), 1)

@@ -87,7 +87,7 @@ def test_count_items_bar_ends_exact_and_moves_inside_one_chunk(start_method):
     with pp.ProgressPool(1, interval=0.02, context=start_method, file=buf) as pool:
         result = pool.map_async(helpers.slow_square, range(200), chunksize=200)
         while not result.ready():
-            counts.append(pool.monitor.snapshot().count)
+            counts.append(pool.snapshot().count)
             time.sleep(0.02)
         assert result.get() == [x * x for x in range(200)]
     assert any(0 < c < 200 for c in counts), counts
@@ -118,7 +118,7 @@ def test_bursts_past_2_to_the_32_between_reads_stay_exact(start_method):
     ) as pool:
         done = sum(pool.starmap(helpers.advance_big_steps, [(3, big)] * 4, 1))
         assert pool.progress.count == done == 12 * big
-    assert pool.monitor.snapshot().count == done
+    assert pool.snapshot().count == done
 
 
 def test_a_count_past_2_to_the_63_raises_rather_than_wraps():
@@ -129,8 +129,22 @@ def test_a_count_past_2_to_the_63_raises_rather_than_wraps():
             pool.progress.count  # noqa: B018
         assert "count=past 2**63-1" in repr(pool.progress)
         pool.close()
-        with pytest.raises(OverflowError, match="cannot be kept exact"):
-            pool.join()  # the bar's last read meets it too
+        pool.join()  # the display never costs the results: nothing is raised here
+
+
+@pytest.mark.parametrize("entry", ["progress_map", "ProgressExecutor"])
+def test_a_count_past_2_to_the_63_never_costs_the_results(entry):
+    steps, size = 1100, 2**53 - 1
+    buf = io.StringIO()
+    if entry == "progress_map":
+        results = pp.progress_map(helpers.advance_huge_steps, [steps, 1], count="manual",
+                                  processes=2, chunksize=1, file=buf)
+        assert str(steps * size + size) in helpers.last_bar(buf.getvalue())  # exact, past it
+    else:
+        with pytest.warns(RuntimeWarning, match="OverflowError"):  # the bar could not go on
+            with pp.ProgressExecutor(2, count="manual", file=buf) as ex:
+                results = list(ex.map(helpers.advance_big_steps, [steps, 1], [size, size]))
+    assert results == [steps * size, size]
 
 
 @pytest.mark.parametrize(

@@ -78,12 +78,18 @@ def test_death_while_closing_does_not_hang_join():
         result.get()
 
 
-def test_failing_initializer_raises_instead_of_respawning_forever(start_method):
-    with pytest.raises(pp.WorkerLost, match=r"EXIT\(1\)"):
+def test_failing_initializer_fails_the_pool_at_once_with_its_error(start_method, capfd):
+    started = time.monotonic()
+    with pytest.raises(pp.WorkerLost, match="failed in its initializer") as info:
         with pp.ProgressPool(
-            1, initializer=helpers.bad_initializer, context=start_method, file=io.StringIO()
+            2, initializer=helpers.bad_initializer, context=start_method, file=io.StringIO()
         ) as pool:
-            pool.map(helpers.square, range(4))
+            pool.apply_async(helpers.square, (2,)).get(30)
+    assert time.monotonic() - started < 10  # not a respawn storm timing out
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "initializer failed" in str(info.value.__cause__)
+    assert "bad_initializer" in str(info.value.__cause__.__cause__)  # the worker's traceback
+    assert capfd.readouterr().err.count("Traceback") <= 2  # at most one per worker
 
 
 def test_retiring_workers_are_not_deaths(start_method):
@@ -166,8 +172,8 @@ def test_idle_workers_killed_holding_the_task_lock_do_not_hang_terminate(start_m
     try:
         assert pool.map(helpers.square, range(4)) == [0, 1, 4, 9]
         time.sleep(0.3)  # both idle now, one of them blocked in a read holding the lock
-        for process in list(pool._watched_sentinels().values()):
-            os.kill(process.pid, signal.SIGKILL)
+        for pid in pool._engine.live_workers():
+            os.kill(pid, signal.SIGKILL)
         with pytest.raises(pp.WorkerLost, match=r"SIGKILL"):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -193,11 +199,20 @@ def test_worker_lost_keeps_what_the_other_workers_finished(start_method):
 
 def test_a_broken_bar_does_not_hide_a_dead_worker():
     helpers.BrokenBar.updates = 0
-    with pytest.raises(RuntimeError, match="the bar broke"):  # raised again at the end
+    with pytest.warns(RuntimeWarning, match="the bar broke"):  # reported, never raised
         with pp.ProgressPool(2, interval=0.02, tqdm_class=helpers.BrokenBar,
                              file=io.StringIO()) as pool:
             with pytest.raises(pp.WorkerLost):
                 pool.map(helpers.crash_sigkill_late, range(20), 1)
+
+
+def test_a_broken_bar_never_costs_the_results():
+    helpers.BrokenBar.updates = 0
+    with pytest.warns(RuntimeWarning, match=r"bar failed and was turned off \(RuntimeError: the"):
+        results = pp.progress_map(helpers.slow_square, range(60), processes=2, chunksize=5,
+                                  interval=0.02, tqdm_class=helpers.BrokenBar,
+                                  file=io.StringIO())
+    assert results == [x * x for x in range(60)]
 
 
 def test_terminate_then_join_with_calls_in_flight_never_hangs():

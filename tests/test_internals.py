@@ -1,11 +1,12 @@
-"""Canary: the CPython Pool internals that ProgressPool relies on; fails if CPython changes them."""
+"""Canary: the undocumented names procprogress relies on (all in procprogress._compat),
+and a check that no other module reaches into the standard library's or tqdm's privates."""
 
 from __future__ import annotations
 
+import ast
 import io
 import multiprocessing
-import multiprocessing.pool
-import threading
+import pathlib
 
 import pytest
 
@@ -14,39 +15,51 @@ from tests import helpers
 
 pytestmark = pytest.mark.timeout(60)
 
+SRC = pathlib.Path(pp.__file__).parent
 
-def test_pool_starts_every_worker_through_self_process(start_method):
-    with pp.ProgressPool(3, context=start_method, file=io.StringIO()) as pool:
-        assert len(pool._watched_sentinels()) == 3
-        assert pool.map(helpers.square, range(3)) == [0, 1, 4]
-
-
-def test_pool_has_the_private_parts_we_touch():
-    pool = multiprocessing.pool.Pool(1)
-    try:
-        pool._check_running()
-        assert hasattr(pool._inqueue._rlock, "acquire")
-        assert hasattr(pool._outqueue._wlock, "acquire")
-        assert "Process" in vars(multiprocessing.pool.Pool)
-    finally:
-        pool.terminate()
-        pool.join()
+#: Private names of the standard library and tqdm that an object could carry.
+KNOWN_PRIVATE = {
+    "_popen", "_prog", "_task_id", "_check_running", "_inqueue", "_outqueue", "_pool",
+    "_start_method", "_config", "_instances", "_register_atexit", "_exit_function",
+    "_run_finalizers", "_children", "_parent_pid", "_sentinel", "_reader", "_writer",
+}
+#: Documented despite the underscore.
+DOCUMENTED = {"os._exit"}
 
 
-def test_a_processes_exit_code_is_kept_where_we_read_it(start_method):
+def _stdlib_and_tqdm_modules(tree: ast.AST) -> set[str]:
+    """The names a module binds to modules of the standard library or tqdm."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names |= {a.asname or a.name for a in node.names}
+    return names
 
 
-    process = multiprocessing.get_context(start_method).Process(target=helpers.square, args=(2,))
-    process.start()
-    process.join()
-    assert process._popen.returncode == 0
-
-
-def test_replacement_workers_are_watched_too():
-    with pp.ProgressPool(1, maxtasksperchild=1, file=io.StringIO()) as pool:
-        pids = set(pool.map(helpers.pid_of, range(4), 1))
-    assert len(pids) == 4
-    assert not [t for t in threading.enumerate() if t.name.startswith("procprogress")]
+@pytest.mark.parametrize("module", sorted(p.name for p in SRC.glob("*.py")))
+def test_no_private_of_the_standard_library_or_tqdm_outside_compat(module):
+    if module == "_compat.py":
+        return
+    tree = ast.parse((SRC / module).read_text())
+    modules = _stdlib_and_tqdm_modules(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not (
+            node.attr.startswith("__") and node.attr.endswith("__")
+        ):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                if f"{base.id}.{node.attr}" not in DOCUMENTED:
+                    found.append(f"{base.id}.{node.attr}")
+            elif node.attr in KNOWN_PRIVATE and not (isinstance(base, ast.Name)
+                                                     and base.id == "self"):
+                found.append(f"?.{node.attr}")
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            found += [f"{node.module}.{a.name}" for a in node.names
+                      if a.name.startswith("_") and a.name != "_thread"]
+    assert not found, f"{module} uses private names: {found}; go through _compat"
 
 
 # -- the undocumented names of procprogress._compat ------------------------------------------

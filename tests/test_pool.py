@@ -40,8 +40,15 @@ def test_every_method_matches_the_standard_pool(start_method):
         assert pool.apply_async(helpers.add_kw, (1, 2), {"c": 3}).get(10) == 6
         assert pool.apply(helpers.add_kw, (1,), {"b": 5}) == 6
         assert pool.map(helpers.square, []) == []
-    total = 50 * 5 + 30 * 2 + 2
-    assert f"{total}/{total}" in helpers.last_bar(buf.getvalue())
+    bars = [line for line in buf.getvalue().split("\n") if line]
+    # One per call (the empty one has none); apply calls share one while they overlap:
+    # apply_async(...).get() and the apply() after it are two.
+    assert len(bars) == 9
+    for line in bars:  # each ends exact, drawn once
+        last = helpers.last_bar(line)
+        done, total = last.split("| ")[1].split(" ")[0].split("/")
+        assert done == total, last
+        assert line.count(f"{done}/{total}") == 1, line
 
 
 def test_async_callbacks_are_called():
@@ -144,15 +151,12 @@ def test_progress_imap_unordered_and_total():
     assert "30/30" in helpers.last_bar(buf.getvalue())
 
 
-def test_progress_map_default_chunksize_is_not_one_for_large_inputs():
-    with pp.ProgressPool(2, file=io.StringIO()) as pool:
-        tasks = list(pool._make_tasks(_FakeJob(), helpers.square, 0, range(100_000), 100_000, None))
-    assert len(tasks) == 8
-    assert min(t.size for t in tasks) > 1
+def test_progress_map_default_chunksize_is_pool_maps_rule():
+    from procprogress._pool import _chunk_for
 
-
-class _FakeJob:
-    id = 0
+    assert _chunk_for(100_000, 2) == 12_500  # 8 tasks: about four per worker
+    assert _chunk_for(5, 2) == 1
+    assert _chunk_for(0, 2) == 1
 
 
 def test_bar_keywords_pass_through_to_tqdm():

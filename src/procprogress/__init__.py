@@ -43,9 +43,9 @@ _HOMES = {
     "Monitor": "_poller",
     "Snapshot": "_poller",
     "ProgressExecutor": "_executor",
-    "ProgressIterator": "_pool",
+    "ProgressIterator": "_results",
     "ProgressPool": "_pool",
-    "ProgressResult": "_pool",
+    "ProgressResult": "_results",
     "SharedProgress": "_shared",
     "advance": "_worker",
     "raise_if_stopped": "_worker",
@@ -59,7 +59,8 @@ if TYPE_CHECKING:
     from ._executor import ProgressExecutor
     from ._map import progress_imap, progress_map
     from ._poller import Monitor, Snapshot
-    from ._pool import ProgressIterator, ProgressPool, ProgressResult
+    from ._pool import ProgressPool
+    from ._results import ProgressIterator, ProgressResult
     from ._shared import SharedProgress
     from ._worker import advance, raise_if_stopped, should_stop, worker_init
 else:

@@ -14,9 +14,13 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._compat import tell_rich_total
+from ._state import State
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from tqdm import tqdm
+
+    from ._calls import Call
+    from ._engine import Engine
 
 #: The poll already paces the bar (one update per ``interval``): let tqdm draw each.
 _BAR_DEFAULTS: dict[str, Any] = {"mininterval": 0, "miniters": 1}
@@ -119,7 +123,7 @@ class Bar:
             if count > bar.n:
                 bar.update(count - bar.n)
         except Exception as exc:
-            self._broke(exc)
+            self.fail(exc)
 
     def finish(self, count: int, note: str | None = None, total: int | None = None) -> None:
         """Draw the last frame, with the exact final ``count``, once; close the bar."""
@@ -138,14 +142,15 @@ class Bar:
             bar.n = count
             bar.close()  # draws the last frame (with leave=True) and nothing else
         except Exception as exc:
-            self._broke(exc)
+            self.fail(exc)
 
     def _made(self) -> tqdm[Any]:
         if self._bar is None:
             self._bar = self._class(total=self.total, **{**_BAR_DEFAULTS, **self._keywords})
         return self._bar
 
-    def _broke(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """Turn the bar off: ``exc`` is what broke it."""
         self.error = exc
         bar, self._bar = self._bar, None
         if bar is not None:
@@ -165,3 +170,144 @@ def warn_display_error(error: BaseException | None, stacklevel: int = 3) -> None
             RuntimeWarning,
             stacklevel=stacklevel,
         )
+
+
+class CallBars:
+    """A pool's bars: one per call; ``apply`` calls made one after another share one."""
+
+    def __init__(self, bars: type[tqdm[Any]], keywords: dict[str, Any], total: int | None):
+        self._bars = bars
+        self._keywords = keywords
+        self._total = total
+        self._open: dict[Call, Bar] = {}
+        self._applies: dict[Call, None] = {}  # the apply calls of the shared bar
+        self._apply_bar: Bar | None = None
+        self._apply_done = 0  # apply calls of the shared bar that ended
+        self._apply_units = 0  # ... and their units
+        self._totals: list[int | None] = []
+        self._error: BaseException | None = None
+
+    def _new_bar(self, call: Call, total: int | None) -> Bar:
+        keywords = self._keywords if call.desc is None else {**self._keywords, "desc": call.desc}
+        return Bar(self._bars, keywords, total)
+
+    def started(self, call: Call) -> None:
+        self._totals.append(call.total)
+        if call.total == 0:
+            return  # an empty call: nothing to show
+        if not call.single:
+            bar = self._open[call] = self._new_bar(call, call.total)
+            bar.show(0)
+            return
+        if self._apply_bar is None:
+            self._apply_bar = self._new_bar(call, self._apply_total(call, 1))
+            self._apply_done = self._apply_units = 0
+        self._applies[call] = None
+        self._show_applies()
+
+    def _apply_total(self, call: Call, calls: int) -> int | None:
+        """The shared bar's total: one per apply call counting items, else the pool's."""
+        return calls if self._total is None and call.count_items else self._total
+
+    def _show_applies(self) -> None:
+        bar = self._apply_bar
+        if bar is not None and self._applies:
+            first = next(iter(self._applies))
+            live = sum(call.live_units() for call in self._applies)
+            total = self._apply_total(first, self._apply_done + len(self._applies))
+            bar.show(self._apply_units + live, total)
+
+    def tick(self, engine: Engine) -> None:
+        for call, bar in self._open.items():
+            bar.show(call.live_units())
+        if self._applies:
+            self._show_applies()
+
+    def finished(self, call: Call) -> None:
+        bar = self._open.pop(call, None)
+        if bar is not None:
+            bar.finish(call.live_units(), note_for(call.error))
+            self._keep_error(bar)
+        elif call in self._applies:
+            del self._applies[call]
+            self._apply_done += 1
+            self._apply_units += call.live_units()
+            apply_bar = self._apply_bar
+            if not self._applies and apply_bar is not None:
+                total = self._apply_total(call, self._apply_done)
+                apply_bar.finish(self._apply_units, note_for(call.error), total)
+                self._keep_error(apply_bar)
+                self._apply_bar = None
+
+    def close(self, engine: Engine) -> None:
+        pass  # every bar closes with its call
+
+    def _keep_error(self, bar: Bar) -> None:
+        if bar.error is not None and self._error is None:
+            self._error = bar.error
+
+    def take_error(self) -> BaseException | None:
+        """The first error of a bar, once (the caller is warned of it)."""
+        error, self._error = self._error, None
+        return error
+
+    def total(self) -> int | None:
+        if self._total is not None:
+            return self._total
+        return None if None in self._totals else sum(t or 0 for t in self._totals)
+
+
+class ExecutorBar:
+    """The executor's one bar: drawn once there is work, closed at the end."""
+
+    def __init__(self, bar: Bar, total: int | None) -> None:
+        self._bar = bar
+        self._fixed = total
+        self._calls_total = 0
+        self._unknown = False
+        self._shown = False
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._bar.error
+
+    def total(self, engine: Engine) -> int | None:
+        if self._fixed is not None:
+            return self._fixed
+        if self._unknown and engine.count_items:
+            return None
+        if not engine.count_items:
+            return None
+        return engine.submissions.submitted + self._calls_total
+
+    def started(self, call: Call) -> None:
+        if call.total is None:
+            self._unknown = True
+        else:
+            self._calls_total += call.total
+
+    def tick(self, engine: Engine) -> None:
+        if engine.submissions.submitted or self._calls_total or self._unknown:
+            self._shown = True
+            count = self._count(engine)
+            if count is not None:
+                self._bar.show(count, self.total(engine), self._note(engine))
+
+    def finished(self, call: Call) -> None:
+        pass
+
+    def close(self, engine: Engine) -> None:
+        if self._shown or engine.submissions.submitted or self._calls_total:
+            count = self._count(engine)
+            if count is not None:
+                self._bar.finish(count, self._note(engine), self.total(engine))
+
+    def _count(self, engine: Engine) -> int | None:
+        try:
+            return engine.progress.count
+        except OverflowError as exc:  # past 2**63 - 1: the bar cannot go on exact
+            self._bar.fail(exc)
+            return None
+
+    def _note(self, engine: Engine) -> str | None:
+        return note_for(engine.error) if engine.state in (State.CANCELLED, State.BROKEN) else None

@@ -317,6 +317,8 @@ class Unsendable(TypeError):
         for i, item in enumerate(items):
             try:
                 pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+            except RuntimeError as why:  # a SharedProgress: it says how to pass it
+                return _UnsendableProgress(str(why), start + i)
             except Exception as why:
                 return cls(
                     f"cannot send item {start + i} ({type(item).__name__}) to the worker "
@@ -326,6 +328,10 @@ class Unsendable(TypeError):
                     start + i,
                 )
         return cls(f"cannot send the function to the worker processes ({exc})", start)
+
+
+class _UnsendableProgress(Unsendable, RuntimeError):
+    """A SharedProgress among the items: the RuntimeError that says how to pass it."""
 
 
 class Submissions:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._bars import Bar, bar_class, check_bar_keywords, note_for, warn_display_error
+from ._bars import Bar, ExecutorBar, bar_class, check_bar_keywords, warn_display_error
 from ._calls import Call
 from ._checks import (
     check_chunksize,
@@ -137,7 +137,7 @@ class ProgressExecutor(concurrent.futures.Executor):
         bars = bar_class(tqdm_class)
         check_bar_keywords(bars, tqdm_kwargs)
         self._grace = check_grace(grace)
-        self._display = _ExecutorBar(Bar(bars, tqdm_kwargs, total), total)
+        self._display = ExecutorBar(Bar(bars, tqdm_kwargs, total), total)
         self._engine = Engine(
             processes=processes,
             context=context,
@@ -369,48 +369,3 @@ def _results(engine: Engine, call: Call, feeder: Feeder | None, end_time: float 
     finally:
         if not call.ended:
             engine.stop_call(call, lambda c: Cancelled("the map's results were not read"))
-
-
-class _ExecutorBar:
-    """The executor's one bar: drawn once there is work, closed at the end."""
-
-    def __init__(self, bar: Bar, total: int | None) -> None:
-        self._bar = bar
-        self._fixed = total
-        self._calls_total = 0
-        self._unknown = False
-        self._shown = False
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._bar.error
-
-    def total(self, engine: Engine) -> int | None:
-        if self._fixed is not None:
-            return self._fixed
-        if self._unknown and engine.count_items:
-            return None
-        if not engine.count_items:
-            return None
-        return engine.submissions.submitted + self._calls_total
-
-    def started(self, call: Call) -> None:
-        if call.total is None:
-            self._unknown = True
-        else:
-            self._calls_total += call.total
-
-    def tick(self, engine: Engine) -> None:
-        if engine.submissions.submitted or self._calls_total or self._unknown:
-            self._shown = True
-            self._bar.show(engine.progress.count, self.total(engine), self._note(engine))
-
-    def finished(self, call: Call) -> None:
-        pass
-
-    def close(self, engine: Engine) -> None:
-        if self._shown or engine.submissions.submitted or self._calls_total:
-            self._bar.finish(engine.progress.count, self._note(engine), self.total(engine))
-
-    def _note(self, engine: Engine) -> str | None:
-        return note_for(engine.error) if engine.state in (State.CANCELLED, State.BROKEN) else None

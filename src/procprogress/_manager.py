@@ -277,9 +277,12 @@ class Manager:
         for survivor in self.crew.workers.values():
             survivor.ring()
         self._sources.clear()
+        self._break_deadline = time.monotonic() + REPORT_PATIENCE
+        for call in list(self._calls.values()):  # each ends with what came back
+            call.stop(self._end_error, self._break_deadline)
+            self._dirty.add(call)
         engine.submissions.stop_error = self._future_error
         engine.submissions.fail_pending(self._future_error)
-        self._break_deadline = time.monotonic() + REPORT_PATIENCE
 
     def _check_deadlines(self, now: float) -> None:
         workers = self.crew.workers.values()

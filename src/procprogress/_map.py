@@ -1,18 +1,18 @@
-"""progress_map and progress_imap: one call, one pool, one bar."""
+"""progress_map and progress_imap: one call, one pool, one bar.
+
+Their pool's options are ``ProgressPool``'s, passed through unchanged: the
+one definition of those keywords and their checks is ``ProgressPool``'s.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ._checks import check_chunksize, check_function, check_timeout, with_first_item_checked
-from ._pool import ProgressIterator, ProgressPool
+from ._pool import ProgressPool
 from ._public import public
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
-
-    from ._shared import ContextLike
+from ._results import ProgressIterator
 
 
 @public
@@ -20,19 +20,9 @@ def progress_map(
     fn: Callable[[Any], Any],
     iterable: Iterable[Any],
     *,
-    processes: int | None = None,
     chunksize: int | None = None,
     timeout: float | None = None,
-    total: int | None = None,
-    count: str = "items",
-    context: ContextLike = None,
-    initializer: Callable[..., object] | None = None,
-    initargs: Iterable[Any] = (),
-    maxtasksperchild: int | None = None,
-    grace: float = 5.0,
-    interval: float = 0.1,
-    tqdm_class: type[tqdm[Any]] | None = None,
-    **tqdm_kwargs: Any,
+    **pool_options: Any,
 ) -> list[Any]:
     """``[fn(x) for x in iterable]`` in a pool of processes, with a live, exact bar.
 
@@ -43,13 +33,13 @@ def progress_map(
     Args:
         fn: a function defined at module level (it travels to workers by name).
         iterable: the inputs.
-        processes: number of workers; every CPU when ``None``.
         chunksize: items per task; ``None`` picks one for throughput.
         timeout: seconds after which the run is cancelled.
-        total: the bar's total; ``len(iterable)`` by default with ``count="items"``.
-        count: ``"items"`` or ``"manual"`` (only ``advance()`` calls count).
-        context, initializer, initargs, maxtasksperchild, grace, interval,
-            tqdm_class, **tqdm_kwargs: as for :class:`procprogress.ProgressPool`.
+        **pool_options: every keyword of :class:`procprogress.ProgressPool`
+            (``processes``, ``total``, ``count``, ``context``, ``initializer``,
+            ``initargs``, ``maxtasksperchild``, ``grace``, ``interval``,
+            ``tqdm_class``) and the bar's tqdm keywords (``desc``, ``file``, ...).
+            ``total`` is ``len(iterable)`` by default with ``count="items"``.
 
     Returns:
         The results, in input order.
@@ -67,21 +57,7 @@ def progress_map(
     check_timeout(timeout)
     items = iterable if isinstance(iterable, Sequence) else list(iterable)  # read it once
     with_first_item_checked(items)
-    if total is None and count == "items":
-        total = len(items)
-    with ProgressPool(
-        processes,
-        total=total,
-        count=count,
-        context=context,
-        initializer=initializer,
-        initargs=initargs,
-        maxtasksperchild=maxtasksperchild,
-        grace=grace,
-        interval=interval,
-        tqdm_class=tqdm_class,
-        **tqdm_kwargs,
-    ) as pool:
+    with ProgressPool(**pool_options) as pool:
         return pool.map(fn, items, chunksize, timeout=timeout)
 
 
@@ -91,27 +67,18 @@ def progress_imap(
     iterable: Iterable[Any],
     *,
     ordered: bool = True,
-    processes: int | None = None,
     chunksize: int | None = None,
     timeout: float | None = None,
-    total: int | None = None,
-    count: str = "items",
-    context: ContextLike = None,
-    initializer: Callable[..., object] | None = None,
-    initargs: Iterable[Any] = (),
-    maxtasksperchild: int | None = None,
-    grace: float = 5.0,
-    interval: float = 0.1,
-    tqdm_class: type[tqdm[Any]] | None = None,
-    **tqdm_kwargs: Any,
+    **pool_options: Any,
 ) -> ProgressIterator:
     """Like :func:`progress_map`, but yield results as they are ready.
 
     The input is read lazily, a bounded number of tasks ahead, so a generator
-    of any length works. With ``ordered=False`` results come in completion
-    order. The pool lives as long as the iteration: it ends when the results
-    run out or fail, or when the iterator is closed. To stop early, use it as
-    a ``with`` block, so a ``break`` leaves no process behind::
+    of any length works; an input that fails at item ``k`` gives every result
+    before ``k``, then raises its error. With ``ordered=False`` results come
+    in completion order. The pool lives as long as the iteration: it ends when
+    the results run out or fail, or when the iterator is closed. To stop
+    early, use it as a ``with`` block, so a ``break`` leaves no process behind::
 
         with procprogress.progress_imap(fn, items) as results:
             for result in results:
@@ -120,32 +87,20 @@ def progress_imap(
 
     Args:
         ordered: yield in input order (``imap``) or as finished (``imap_unordered``).
-        total: the bar's total; ``len(iterable)`` when it has one.
-        (the rest): as for :func:`progress_map`.
+        chunksize, timeout, **pool_options: as for :func:`progress_map`;
+            ``total`` is ``len(iterable)`` when it has one.
 
     .. versionadded:: 0.1
     """
     check_function(fn)  # now, not at the first next(): before any process starts
-    check_chunksize(chunksize)
+    chunk = check_chunksize(chunksize)
     check_timeout(timeout)
-    if total is None and count == "items" and hasattr(iterable, "__len__"):
-        total = len(iterable)  # type: ignore[arg-type]
-    iterable = with_first_item_checked(iterable)
-    pool = ProgressPool(
-        processes,
-        total=total,
-        count=count,
-        context=context,
-        initializer=initializer,
-        initargs=initargs,
-        maxtasksperchild=maxtasksperchild,
-        grace=grace,
-        interval=interval,
-        tqdm_class=tqdm_class,
-        **tqdm_kwargs,
-    )
+    items = with_first_item_checked(iterable)  # may wrap it: its length is read below
+    pool = ProgressPool(**pool_options)
     try:
-        return pool._imap(fn, iterable, chunksize, ordered=ordered, timeout=timeout, owns_pool=True)
+        return pool._imap(
+            fn, items, chunk, ordered, timeout, None, None, owns_pool=True, sized=iterable
+        )
     except BaseException:
         pool.terminate()
         raise

@@ -257,9 +257,9 @@ class SharedProgress:
         """A worker's counts into its own row (only that worker writes it)."""
         table, base = self._table, row * ROW
         table[base + SEQ] += 1  # odd: a reader reads again
-        table[base + UNITS] = units
+        table[base + UNITS] = min(units, COUNT_LIMIT)  # a 'q' array wraps what exceeds it
         table[base + TASK] = task
-        table[base + TASK_UNITS] = task_units
+        table[base + TASK_UNITS] = min(task_units, COUNT_LIMIT)
         table[base + SEQ] += 1
 
     def _row_units(self, row: int) -> int:
