@@ -51,7 +51,7 @@ from concurrent.futures import Future
 from multiprocessing.context import BaseContext
 from typing import Any, Callable, Protocol
 
-from ._calls import Call, ErrorFor, Submissions
+from ._calls import Call, ErrorFor
 from ._checks import Count
 from ._compat import start_forkserver
 from ._errors import Cancelled
@@ -59,6 +59,7 @@ from ._manager import KILL_PATIENCE, Manager, drain
 from ._shared import SharedProgress
 from ._signals import deferring_sigint
 from ._state import MOVES, WORKING, State
+from ._submissions import Submissions
 from ._tasks import CALL_SLOTS, worker_main
 from ._workers import REAP_PATIENCE, Crew
 
