@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import io
+import itertools
 import os
 import signal
 import threading
@@ -274,3 +276,40 @@ def advance_units_into(progress, units):
 def advance_huge_steps(steps):
     """``steps`` steps of 2**53 - 1 units: 1,100 of them pass 2**63."""
     return advance_big_steps(steps, 2**53 - 1)
+
+
+def note_pid_then_sleep(path, seconds=30.0):
+    """Write this worker's pid to ``path`` (one line), then run long, never checking."""
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def nested_progress_map(n):
+    """A progress_map run from inside a worker of ours."""
+    return pp.progress_map(square, range(n), processes=2, file=io.StringIO())
+
+
+def count_then_fail_input(n, fail_at):
+    """A generator of ``0..fail_at-1`` that then raises (an input that breaks)."""
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError(f"input broke at {i}")
+        yield i
+
+
+def endless():
+    """An endless input."""
+    return itertools.count()
+
+
+def die_or_linger(x):
+    """Item 0 kills its worker after 0.5 s; item 6 runs 10 s and never checks the stop
+    flag; the others return at once."""
+    if x == 0:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if x == 6:
+        time.sleep(10)
+    return x

@@ -152,7 +152,7 @@ def test_progress_imap_unordered_and_total():
 
 
 def test_progress_map_default_chunksize_is_pool_maps_rule():
-    from procprogress._pool import _chunk_for
+    from procprogress._calls import chunk_for as _chunk_for
 
     assert _chunk_for(100_000, 2) == 12_500  # 8 tasks: about four per worker
     assert _chunk_for(5, 2) == 1

@@ -26,6 +26,7 @@ __all__ = [
     "WorkerLost",
     "__version__",
     "advance",
+    "cancel_all",
     "progress_imap",
     "progress_map",
     "raise_if_stopped",
@@ -36,6 +37,7 @@ __all__ = [
 #: public name -> the private module that defines it
 _HOMES = {
     "Cancelled": "_errors",
+    "cancel_all": "_engine",
     "ProcProgressError": "_errors",
     "WorkerLost": "_errors",
     "progress_imap": "_map",
@@ -55,6 +57,7 @@ _HOMES = {
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._engine import cancel_all
     from ._errors import Cancelled, ProcProgressError, WorkerLost
     from ._executor import ProgressExecutor
     from ._map import progress_imap, progress_map

@@ -111,8 +111,11 @@ class Call:
 
     # -- the input (caller thread for a lazy call, manager for a materialized one) ---------
 
-    def use_items(self, items: Sequence[Any], chunksize: int) -> None:
-        """A materialized input: the manager cuts it into tasks of ``chunksize`` items."""
+    def use_items(self, items: Sequence[Any], chunksize: int | None, processes: int) -> None:
+        """A materialized input: the manager cuts it into tasks of ``chunksize`` items
+        (``None``: ``Pool.map``'s rule, about four tasks per worker)."""
+        if chunksize is None:
+            chunksize = chunk_for(len(items), processes)
         self.source = (
             (start, list(items[start : start + chunksize]))
             for start in range(0, len(items), chunksize)
@@ -298,6 +301,12 @@ class Call:
                 if start is None:
                     return None
             return self.pieces.pop(start, None)
+
+
+def chunk_for(size: int, processes: int) -> int:
+    """``Pool.map``'s rule: about four tasks per worker."""
+    chunk, extra = divmod(size, processes * 4)
+    return chunk + (1 if extra or not chunk else 0)
 
 
 class Unsendable(TypeError):

@@ -153,7 +153,7 @@ def with_first_item_checked(items: Iterable[Any]) -> Iterable[Any]:
     """``items``, its first item checked now: one that cannot travel to the workers
     (a SharedProgress, an open file) fails before any process starts."""
     if isinstance(items, Sequence):
-        first = items[0] if len(items) else _NOTHING
+        first = items[0] if length_of(items) else _NOTHING
         rest: Iterable[Any] = items
     else:  # may be read only once (a generator, even a sized one): put the item back
         it = iter(items)

@@ -45,6 +45,7 @@ import itertools
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Iterable
 from concurrent.futures import Future
@@ -56,6 +57,8 @@ from ._checks import Count
 from ._compat import start_forkserver
 from ._errors import Cancelled
 from ._manager import KILL_PATIENCE, Manager, drain
+from ._poller import Snapshot, _live_monitors, make_snapshot
+from ._public import public
 from ._shared import SharedProgress
 from ._signals import deferring_sigint
 from ._state import MOVES, WORKING, State
@@ -200,6 +203,24 @@ class Engine:
         if self.progress.stop_requested and self.state in WORKING:
             self.set_state(State.CANCELLED, Cancelled(self.progress.stop_reason))
 
+    def new_call(
+        self, fn: Callable[..., Any], mode: int, *, total: int | None,
+        timeout: float | None = None, **options: Any,
+    ) -> Call:
+        """A call of this engine's (not yet open); ``timeout`` cancels it that many
+        seconds from now."""
+        return Call(
+            id=next(self.call_ids),
+            task_ids=self.task_ids,
+            mode=mode,
+            fn=fn,
+            count_items=self.count_items,
+            total=total,
+            deadline=None if timeout is None else time.monotonic() + timeout,
+            timeout=timeout,
+            **options,
+        )
+
     def open_call(self, call: Call) -> None:
         """Hand a call to the manager: it runs its tasks and ends it."""
         self.command(lambda: self._manager.open(call))
@@ -257,6 +278,12 @@ class Engine:
         """Whether the manager thread still runs (workers may be alive)."""
         return self._thread.is_alive()
 
+    def snapshot(self, total: int | None) -> Snapshot:
+        """The count so far against ``total`` (the face's), with rate, ETA, stop state."""
+        progress = self.progress
+        elapsed = time.monotonic() - self.started
+        return make_snapshot(progress.count, total, elapsed, progress.stop_requested)
+
     def live_workers(self) -> list[int]:
         return list(self._crew.workers)
 
@@ -269,7 +296,42 @@ class Engine:
                 pass
 
 
+def end_dropped(engine: Engine, face: str) -> None:
+    """A face dropped while its workers run: say so (as ``Pool`` does), end them."""
+    if engine.state is State.RUNNING:
+        warnings.warn(f"unclosed running {face}", ResourceWarning, stacklevel=2)
+    if engine.running:
+        engine.terminate()
+
+
 _live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@public
+def cancel_all(reason: str | None = None) -> int:
+    """Raise the stop flag of every run of this process: each ``ProgressPool``,
+    ``ProgressExecutor``, ``progress_map``/``progress_imap`` and started ``Monitor``.
+
+    For a run in a thread other than the main one, which Ctrl-C does not reach:
+    catch ``KeyboardInterrupt`` in the main thread, call this, then join the
+    thread; the run raises :class:`procprogress.Cancelled` there as after its
+    own ``cancel()``. Safe from any thread and from a signal handler.
+
+    Returns:
+        How many runs it cancelled (those already stopped are not counted).
+
+    .. versionadded:: 0.2
+    """
+    cancelled = 0
+    for engine in list(_live_engines):
+        if engine.takes_work() and not engine.progress.stop_requested:
+            engine.cancel(reason)
+            cancelled += 1
+    for monitor in list(_live_monitors):
+        if not monitor.progress.stop_requested:
+            monitor.cancel(reason)
+            cancelled += 1
+    return cancelled
 
 
 def _end_engines_at_exit() -> None:

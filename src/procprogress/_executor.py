@@ -11,34 +11,26 @@ order as they come.
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
 import pickle
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._bars import Bar, ExecutorBar, bar_class, check_bar_keywords, warn_display_error
+from ._bars import Bar, ExecutorBar, warn_display_error
 from ._calls import Call
 from ._checks import (
     check_chunksize,
-    check_count,
     check_function,
-    check_grace,
-    check_initializer,
-    check_interval,
-    check_max_tasks,
-    check_processes,
-    check_total,
     check_wait,
     length_of,
 )
 from ._engine import Engine
 from ._errors import Cancelled, WorkerLost
 from ._feed import Feeder
-from ._poller import Snapshot, make_snapshot
+from ._options import checked_options
+from ._poller import Snapshot
 from ._public import public
-from ._shared import resolve_context
 from ._signals import handling_sigint
 from ._state import State
 from ._wire import STAR
@@ -121,35 +113,17 @@ class ProgressExecutor(concurrent.futures.Executor):
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
-        processes = check_processes(max_workers, name="max_workers")
-        counting = check_count(count)
-        total = check_total(total)
-        max_tasks = check_max_tasks(max_tasks_per_child, name="max_tasks_per_child")
-        if mp_context is None and max_tasks is not None:
-            mp_context = multiprocessing.get_context("spawn")
-        context = resolve_context(mp_context)
-        if max_tasks is not None and context.get_start_method() == "fork":
-            raise ValueError(
-                "max_tasks_per_child is incompatible with the 'fork' multiprocessing start "
-                "method; supply a different mp_context"
-            )
-        check_initializer(initializer, start_method=context.get_start_method())
-        bars = bar_class(tqdm_class)
-        check_bar_keywords(bars, tqdm_kwargs)
-        self._grace = check_grace(grace)
-        self._display = ExecutorBar(Bar(bars, tqdm_kwargs, total), total)
-        self._engine = Engine(
-            processes=processes,
-            context=context,
-            initializer=initializer,
-            initargs=initargs,
-            max_tasks=max_tasks,
-            count=counting,
-            grace=self._grace,
-            interval=check_interval(interval),
-            display=self._display,
-            name="executor",
+        options = checked_options(
+            processes=max_workers, total=total, count=count, context=mp_context,
+            initializer=initializer, initargs=initargs, max_tasks=max_tasks_per_child,
+            grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
+            names={"processes": "max_workers", "max_tasks": "max_tasks_per_child",
+                   "context": "mp_context"},
+            executor_rules=True,
         )
+        self._grace = options.grace
+        self._display = ExecutorBar(Bar(options.bars, tqdm_kwargs, options.total), options.total)
+        self._engine = Engine(**options.engine_options(), display=self._display, name="executor")
         self._engine.exit_policy = self._engine.finish  # at exit, as the standard library's
         self._interrupts = 0
         self._sigint: Any = None
@@ -214,19 +188,12 @@ class ProgressExecutor(concurrent.futures.Executor):
         self._check_open()
         end_time = None if wait is None else time.monotonic() + wait
         engine = self._engine
-        call = Call(
-            id=next(engine.call_ids),
-            task_ids=engine.task_ids,
-            mode=STAR,
-            fn=fn,
-            count_items=engine.count_items,
-            total=None,
-        )
+        call = engine.new_call(fn, STAR, total=None)
         feeder = None
         if buffersize is None:
             items = list(zip(*iterables))
             call.total = len(items)
-            call.use_items(items, chunk or _chunk_for(len(items), engine.processes))
+            call.use_items(items, chunk, engine.processes)
             engine.open_call(call)
         else:
             lengths = [length_of(iterable) for iterable in iterables]
@@ -309,13 +276,7 @@ class ProgressExecutor(concurrent.futures.Executor):
 
     def snapshot(self) -> Snapshot:
         """The count, total, elapsed seconds, rate, ETA and stop state now."""
-        engine = self._engine
-        return make_snapshot(
-            engine.progress.count,
-            self._display.total(engine),
-            time.monotonic() - engine.started,
-            engine.progress.stop_requested,
-        )
+        return self._engine.snapshot(self._display.total(self._engine))
 
     def _check_open(self) -> None:
         engine = self._engine
@@ -335,12 +296,6 @@ class ProgressExecutor(concurrent.futures.Executor):
     def __repr__(self) -> str:
         state = self._engine.state
         return f"<ProgressExecutor max_workers={self._engine.processes} {state.value}>"
-
-
-def _chunk_for(size: int, processes: int) -> int:
-    """``Pool.map``'s rule: about four chunks per worker."""
-    chunk, extra = divmod(size, processes * 4)
-    return chunk + (1 if extra or not chunk else 0)
 
 
 def _results(engine: Engine, call: Call, feeder: Feeder | None, end_time: float | None

@@ -123,6 +123,13 @@ class Installed:
         # A worker of someone else's pool ends with its parent only where
         # multiprocessing promises as much: a daemonic process (Pool's workers).
         self.watch_parent = report is not None or multiprocessing.current_process().daemon
+        # Under forkserver a user's pool's worker is the fork server's child, which
+        # outlives the program: watch the program that made the shared state instead.
+        self.owner = (
+            _ProcessWatch(progress._owner_pid)
+            if self.watch_parent and report is None and self.parent_pid != progress._owner_pid
+            else None
+        )
         self._take_count = take_count
         self._show_stop = show_stop
         self._keep_count = keep_count
@@ -197,6 +204,8 @@ class Installed:
 
     def _flush_periodically(self) -> None:
         watched = [self.wake_r] if self._bell is None else [self.wake_r, self._bell]
+        if self.owner is not None and self.owner.fd is not None:
+            watched.append(self.owner.fd)  # readable once the owner has exited
         while not self.stopping.is_set():
             ready = select.select(watched, [], [], FLUSH_PERIOD)[0]
             if self.wake_r in ready:
@@ -210,6 +219,8 @@ class Installed:
             self.flush()
             self._stop_task_if_asked()
             if self.watch_parent and os.getppid() != self.parent_pid:
+                self._parent_gone()
+            if self.owner is not None and self.owner.gone(ready):
                 self._parent_gone()
 
     def _stop_task_if_asked(self) -> None:
@@ -359,3 +370,29 @@ def _write_nowait(fd: int, data: bytes) -> None:
         os.write(fd, data)
     except OSError:  # full (the reader is far behind already) or closed
         pass
+
+
+class _ProcessWatch:
+    """Whether a process that is not our parent has exited: a pidfd where the system
+    has one (Linux 5.3+), else a signal-0 probe at every flush."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.fd: int | None = None
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            try:
+                self.fd = pidfd_open(pid)
+            except OSError:  # gone already, or no pidfd here: probe instead
+                self.fd = None
+
+    def gone(self, ready: list[int]) -> bool:
+        if self.fd is not None:
+            return self.fd in ready
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # it exists, owned by someone else
+            return False
+        return False

@@ -1,7 +1,7 @@
 """progress_map and progress_imap: one call, one pool, one bar.
 
-Their pool's options are ``ProgressPool``'s, passed through unchanged: the
-one definition of those keywords and their checks is ``ProgressPool``'s.
+Their pool's options are ``ProgressPool``'s, passed through unchanged; the
+checks of those options (shared with ``ProgressExecutor``) are ``_options``.
 """
 
 from __future__ import annotations

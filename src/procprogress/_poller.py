@@ -14,6 +14,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -256,6 +257,7 @@ class Monitor:
         """Start the polling thread (``with`` does this for you)."""
         if not self._started:
             self._started = True
+            _live_monitors.add(self)
             self._ticker.start()
 
     def close(self, *, settled: bool = False, raise_errors: bool = True) -> None:
@@ -273,13 +275,13 @@ class Monitor:
         self._ticker.stop()
         if not settled:
             self._wait_for_workers()
+        _live_monitors.discard(self)
         with self._lock:
             try:
                 if self._ticker.error is None:  # else the bar may be what broke
-                    self._refresh()
-                    self._bar.refresh()
+                    self._refresh(draw=False)
             finally:
-                self._bar.close()
+                self._bar.close()  # draws the last frame (with leave=True), once
         if raise_errors and self._ticker.error is not None:
             raise self._ticker.error
 
@@ -294,17 +296,21 @@ class Monitor:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, draw: bool = True) -> None:
+        """Show the count now; with ``draw=False`` only set it (close() draws)."""
         with self._lock:
             count = self._progress.count - self._base
-            if count > self._bar.n:
-                self._bar.update(count - self._bar.n)
             if self._progress.stop_requested:
                 reason = self._progress.stop_reason  # may come just after the flag
                 shown = f"cancelled: {reason}" if reason else "cancelled"
                 if shown != self._cancel_shown:
                     self._cancel_shown = shown
-                    self._bar.set_postfix_str(shown)
+                    self._bar.set_postfix_str(shown, refresh=draw and count <= self._bar.n)
+            if count > self._bar.n:
+                if draw:
+                    self._bar.update(count - self._bar.n)
+                else:
+                    self._bar.n = count
 
     def wake(self) -> None:
         """Read the counter now rather than at the next interval."""
@@ -369,3 +375,6 @@ def _without_monitor_thread(bar_class: type[tqdm[Any]] | None) -> type[tqdm[Any]
         )
     return _BAR_CLASSES[bar_class]
 
+
+#: Monitors started and not yet closed: what ``cancel_all`` stops besides engines.
+_live_monitors: weakref.WeakSet[Monitor] = weakref.WeakSet()

@@ -8,35 +8,27 @@ bar; the ``apply`` calls made one after another share one.
 
 from __future__ import annotations
 
-import time
-import warnings
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._bars import CallBars, bar_class, check_bar_keywords, warn_display_error
+from ._bars import CallBars, warn_display_error
 from ._calls import Call
 from ._checks import (
-    Count,
     check_chunksize,
-    check_count,
     check_function,
-    check_grace,
-    check_initializer,
-    check_interval,
-    check_max_tasks,
-    check_processes,
     check_timeout,
     check_total,
     length_of,
 )
-from ._engine import Engine
+from ._engine import Engine, end_dropped
 from ._errors import Cancelled, WorkerLost
 from ._feed import Feeder
-from ._poller import Snapshot, make_snapshot
+from ._options import checked_options
+from ._poller import Snapshot
 from ._public import public
 from ._results import ProgressIterator, ProgressResult, outcome, wait
-from ._shared import SharedProgress, resolve_context
+from ._shared import SharedProgress
 from ._state import State
 from ._wire import APPLY, MAP, STAR
 
@@ -118,30 +110,19 @@ class ProgressPool:
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
-        self._processes = check_processes(processes)
-        self._count = check_count(count)
-        self._total = check_total(total)
-        max_tasks = check_max_tasks(maxtasksperchild)
-        ctx = resolve_context(context)
-        check_initializer(initializer, start_method=ctx.get_start_method())
-        bars = bar_class(tqdm_class)
-        check_bar_keywords(bars, tqdm_kwargs)
-        self._display = CallBars(bars, tqdm_kwargs, self._total)
-        self._iterators: weakref.WeakSet[ProgressIterator] = weakref.WeakSet()
-        self._engine = Engine(
-            processes=self._processes,
-            context=ctx,
-            initializer=initializer,
-            initargs=initargs,
-            max_tasks=max_tasks,
-            count=self._count,
-            grace=check_grace(grace),
-            interval=check_interval(interval),
-            display=self._display,
-            name="pool",
+        options = checked_options(
+            processes=processes, total=total, count=count, context=context,
+            initializer=initializer, initargs=initargs, max_tasks=maxtasksperchild,
+            grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
         )
+        self._processes = options.processes
+        self._count = options.count
+        self._total = options.total
+        self._display = CallBars(options.bars, tqdm_kwargs, self._total)
+        self._iterators: weakref.WeakSet[ProgressIterator] = weakref.WeakSet()
+        self._engine = Engine(**options.engine_options(), display=self._display, name="pool")
         self._engine.start()
-        self._finalizer = weakref.finalize(self, _collected, self._engine)
+        self._finalizer = weakref.finalize(self, end_dropped, self._engine, "ProgressPool")
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -159,19 +140,8 @@ class ProgressPool:
         check_function(fn)
         if total is not None:
             total = check_total(total)
-        engine = self._engine
-        return Call(
-            id=next(engine.call_ids),
-            task_ids=engine.task_ids,
-            mode=mode,
-            fn=fn,
-            count_items=self._count is Count.ITEMS,
-            total=total if total is not None else self._total,
-            desc=desc,
-            deadline=None if timeout is None else time.monotonic() + timeout,
-            timeout=timeout,
-            **options,
-        )
+        total = total if total is not None else self._total
+        return self._engine.new_call(fn, mode, total=total, desc=desc, timeout=timeout, **options)
 
     def _materialized(
         self,
@@ -188,7 +158,7 @@ class ProgressPool:
         items = iterable if isinstance(iterable, Sequence) else list(iterable)
         if call.total is None and call.count_items:
             call.total = len(items)
-        call.use_items(items, chunk or _chunk_for(len(items), self._processes))
+        call.use_items(items, chunk, self._processes)
         self._engine.open_call(call)
         return call
 
@@ -356,13 +326,7 @@ class ProgressPool:
 
         .. versionadded:: 0.2
         """
-        engine = self._engine
-        return make_snapshot(
-            engine.progress.count,
-            self._display.total(),
-            time.monotonic() - engine.started,
-            engine.progress.stop_requested,
-        )
+        return self._engine.snapshot(self._display.total())
 
     def cancel(self, reason: str | None = None) -> None:
         """Raise the stop flag: items not started are skipped, pending calls raise
@@ -429,16 +393,3 @@ class ProgressPool:
         shown = "" if state is State.RUNNING else f" {state.value}"
         return f"<ProgressPool processes={self._processes}{shown}>"
 
-
-def _collected(engine: Engine) -> None:
-    """A pool dropped while its workers run: say so (as ``Pool`` does), end them."""
-    if engine.state is State.RUNNING:
-        warnings.warn("unclosed running ProgressPool", ResourceWarning, stacklevel=2)
-    if engine.running:
-        engine.terminate()
-
-
-def _chunk_for(size: int, processes: int) -> int:
-    """``Pool.map``'s rule: about four tasks per worker."""
-    chunk, extra = divmod(size, processes * 4)
-    return chunk + (1 if extra or not chunk else 0)

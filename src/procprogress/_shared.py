@@ -95,6 +95,7 @@ class SharedProgress:
         # Taken only to claim a row, by workers of a pool of the user's own.
         self._claim_lock: Any = ctx.Lock()
         self._claim_holder: Any = ctx.RawValue("q", 0)
+        self._owner_pid = os.getpid()  # the program that made it: workers end with it
         self._init_local()
 
     def _init_local(self) -> None:
@@ -113,6 +114,7 @@ class SharedProgress:
         "_flush_requests",
         "_claim_lock",
         "_claim_holder",
+        "_owner_pid",
     )
 
     def __getstate__(self) -> dict[str, Any]:

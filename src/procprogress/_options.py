@@ -1,0 +1,114 @@
+"""The options every face shares (workers, counting, bar), checked in one place.
+
+``ProgressPool`` and ``ProgressExecutor`` spell a few of them differently
+(``processes``/``max_workers``, ``maxtasksperchild``/``max_tasks_per_child``,
+``context``/``mp_context``): the names are theirs, the checks and meaning
+are these. ``progress_map`` and ``progress_imap`` pass theirs to
+``ProgressPool`` unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._bars import bar_class, check_bar_keywords
+from ._checks import (
+    Count,
+    check_count,
+    check_grace,
+    check_initializer,
+    check_interval,
+    check_max_tasks,
+    check_processes,
+    check_total,
+)
+from ._shared import resolve_context
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from ._shared import ContextLike
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a face was asked for, checked."""
+
+    processes: int
+    total: int | None
+    count: Count
+    context: BaseContext
+    initializer: Callable[..., object] | None
+    initargs: tuple[Any, ...]
+    max_tasks: int | None
+    grace: float
+    interval: float
+    bars: type[tqdm[Any]]
+    tqdm_kwargs: dict[str, Any]
+
+    def engine_options(self) -> dict[str, Any]:
+        """The keywords of ``Engine`` that these options fill."""
+        return {
+            "processes": self.processes,
+            "context": self.context,
+            "initializer": self.initializer,
+            "initargs": self.initargs,
+            "max_tasks": self.max_tasks,
+            "count": self.count,
+            "grace": self.grace,
+            "interval": self.interval,
+        }
+
+
+def checked_options(
+    *,
+    processes: int | None,
+    total: int | None,
+    count: str,
+    context: ContextLike,
+    initializer: Callable[..., object] | None,
+    initargs: Iterable[Any],
+    max_tasks: int | None,
+    grace: float,
+    interval: float,
+    tqdm_class: type[tqdm[Any]] | None,
+    tqdm_kwargs: dict[str, Any],
+    names: dict[str, str] | None = None,
+    executor_rules: bool = False,
+) -> Options:
+    """Check every shared option before any process starts. ``names`` maps an option
+    to the face's own keyword, for the messages; ``executor_rules``: as
+    ``ProcessPoolExecutor``, ``max_tasks`` picks spawn and refuses fork."""
+    names = names or {}
+    checked_processes = check_processes(processes, name=names.get("processes", "processes"))
+    checked_count = check_count(count)
+    checked_total = check_total(total)
+    max_tasks_name = names.get("max_tasks", "maxtasksperchild")
+    checked_max_tasks = check_max_tasks(max_tasks, name=max_tasks_name)
+    if executor_rules and context is None and checked_max_tasks is not None:
+        context = "spawn"
+    resolved = resolve_context(context)
+    if executor_rules and checked_max_tasks is not None and resolved.get_start_method() == "fork":
+        raise ValueError(
+            f"{max_tasks_name} is incompatible with the 'fork' multiprocessing start "
+            f"method; supply a different {names.get('context', 'context')}"
+        )
+    check_initializer(initializer, start_method=resolved.get_start_method())
+    bars = bar_class(tqdm_class)
+    check_bar_keywords(bars, tqdm_kwargs)
+    return Options(
+        processes=checked_processes,
+        total=checked_total,
+        count=checked_count,
+        context=resolved,
+        initializer=initializer,
+        initargs=tuple(initargs),
+        max_tasks=checked_max_tasks,
+        grace=check_grace(grace),
+        interval=check_interval(interval),
+        bars=bars,
+        tqdm_kwargs=tqdm_kwargs,
+    )
