@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from ._engine import Engine
 
 #: The poll already paces the bar (one update per ``interval``): let tqdm draw each.
-_BAR_DEFAULTS: dict[str, Any] = {"mininterval": 0, "miniters": 1}
+BAR_DEFAULTS: dict[str, Any] = {"mininterval": 0, "miniters": 1}
 
 _BAR_CLASSES: dict[type[Any], type[Any]] = {}
 
@@ -146,7 +146,7 @@ class Bar:
 
     def _made(self) -> tqdm[Any]:
         if self._bar is None:
-            self._bar = self._class(total=self.total, **{**_BAR_DEFAULTS, **self._keywords})
+            self._bar = self._class(total=self.total, **{**BAR_DEFAULTS, **self._keywords})
         return self._bar
 
     def fail(self, exc: BaseException) -> None:

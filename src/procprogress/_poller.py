@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ._bars import BAR_DEFAULTS, bar_class
 from ._checks import check_interval, check_total
 from ._compat import tell_rich_total
 from ._flusher import FLUSH_PERIOD
@@ -203,8 +204,8 @@ class Monitor:
         self._cancel_shown = ""
         self._closed = False
         self._base = progress.count
-        self._bar: tqdm[Any] = _without_monitor_thread(tqdm_class)(
-            total=total, **{**_BAR_DEFAULTS, **tqdm_kwargs}
+        self._bar: tqdm[Any] = bar_class(tqdm_class)(
+            total=total, **{**BAR_DEFAULTS, **tqdm_kwargs}
         )
         self._ticker = self._make_ticker()
         self._started = False
@@ -345,35 +346,6 @@ class Monitor:
     def progress(self) -> SharedProgress:
         """The shared state this Monitor watches."""
         return self._progress
-
-
-_BAR_CLASSES: dict[type[Any], type[Any]] = {}
-
-
-#: The ticker already paces the bar (one update per ``interval``): let tqdm draw each.
-_BAR_DEFAULTS: dict[str, Any] = {"mininterval": 0, "miniters": 1}
-
-
-def _without_monitor_thread(bar_class: type[tqdm[Any]] | None) -> type[tqdm[Any]]:
-    """``bar_class`` (``tqdm.tqdm`` when ``None``) without tqdm's own monitor thread.
-
-    Our ticker already refreshes the bar, and a thread alive when a pool forks
-    its workers is what Python 3.12+ warns about ("use of fork() may lead to
-    deadlocks").
-    """
-    from tqdm import tqdm
-
-    if bar_class is None:
-        bar_class = tqdm
-    if not isinstance(bar_class, type) or not issubclass(bar_class, tqdm):
-        raise TypeError(f"tqdm_class must be tqdm or a subclass of it, not {bar_class!r}")
-    if bar_class not in _BAR_CLASSES:
-        _BAR_CLASSES[bar_class] = type(
-            bar_class.__name__,
-            (bar_class,),
-            {"monitor_interval": 0, "__module__": bar_class.__module__},
-        )
-    return _BAR_CLASSES[bar_class]
 
 
 #: Monitors started and not yet closed: what ``cancel_all`` stops besides engines.
