@@ -301,3 +301,14 @@ def test_a_monitor_draws_its_final_frame_once(start_method):
     frames = _frames(buf.getvalue())
     assert [f for f in frames if "50/50" in f] == [frames[-1]], frames
     assert buf.getvalue().count("\n") == 1
+
+
+def test_the_executors_bar_never_draws_a_frame_without_its_total():
+    for _ in range(3):
+        buf = io.StringIO()
+        with pp.ProgressExecutor(2, file=buf) as ex:
+            futures = [ex.submit(helpers.square, i) for i in range(10)]
+            assert [f.result(30) for f in futures] == [i * i for i in range(10)]
+        frames = _frames(buf.getvalue())
+        assert all("/10" in f for f in frames), frames
+        assert "10/10" in frames[-1]

@@ -11,7 +11,7 @@ worker.
 
 import importlib as _importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "Cancelled",

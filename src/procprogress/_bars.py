@@ -112,6 +112,8 @@ class Bar:
         if self.finished or self.error is not None:
             return
         try:
+            if self._bar is None and total is not None:
+                self.total = total  # made with it: no first frame without a total
             bar = self._made()
             if total is not None and total != self.total:
                 self.total = bar.total = total
@@ -133,6 +135,8 @@ class Bar:
         if self.error is not None:
             return
         try:
+            if self._bar is None and total is not None:
+                self.total = total
             bar = self._made()
             if total is not None and total != self.total:
                 self.total = bar.total = total

@@ -127,6 +127,10 @@ class Engine:
         self._crew = Crew(context, worker_main, self.progress, self._wake_r, options)
         self._manager = Manager(self, self._crew)
         self._thread = threading.Thread(target=self._run, name=f"procprogress-{name}", daemon=True)
+        # Set when the manager thread has ended everything. Waited on instead of
+        # Thread.join(): on Python 3.11 a Ctrl-C that interrupts join() can leave the
+        # thread marked as ended while it still runs (CPython gh-90882).
+        self._ended = threading.Event()
 
     def start(self) -> None:
         """Start the workers, then the manager thread. A Ctrl-C meanwhile is held back
@@ -141,6 +145,7 @@ class Engine:
         except BaseException:
             self._crew.kill_all_now()
             self._close()
+            self._ended.set()
             raise
         _live_engines.add(self)
         self._thread.start()
@@ -151,6 +156,7 @@ class Engine:
         finally:
             self._close()
             _live_engines.discard(self)
+            self._ended.set()
 
     # -- the state ------------------------------------------------------------------------
 
@@ -265,9 +271,12 @@ class Engine:
         """Wait for the workers to exit and the manager thread to end."""
         if self.on_manager_thread:
             return False  # a callback ending its own engine: it ends after the callback
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if not self._thread.ident:
+            return True  # never started (its start failed): nothing runs
+        if not self._ended.wait(timeout):
+            return False
+        self._thread.join()  # it only returns now
+        return True
 
     @property
     def on_manager_thread(self) -> bool:
@@ -276,7 +285,7 @@ class Engine:
     @property
     def running(self) -> bool:
         """Whether the manager thread still runs (workers may be alive)."""
-        return self._thread.is_alive()
+        return self._thread.ident is not None and not self._ended.is_set()
 
     def snapshot(self, total: int | None) -> Snapshot:
         """The count so far against ``total`` (the face's), with rate, ETA, stop state."""

@@ -45,9 +45,10 @@ class Cancelled(ProcProgressError):
         completed: units of progress counted when the run stopped.
         total: the expected total, or ``None`` when it was unknown.
         reason: why it was cancelled, as given to ``cancel(reason)``.
-        results: ``{input index: result}`` for every item that finished before
-            the stop. Items that returned after the stop flag was raised are not
-            results and are left out.
+        results: ``{input index: result}`` for every item that finished: before
+            the stop, or during the grace without having seen the stop. An item
+            that saw it (``should_stop()`` was true, or ``raise_if_stopped()``
+            raised) returned early: its value is not a result and is left out.
 
     .. versionadded:: 0.1
     """
