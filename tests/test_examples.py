@@ -58,6 +58,10 @@ FINAL_LINES = {
         r"(?P<completed>\d+)/(?P<total>120) items done"
     ),
     "own_executor.py": r"rows counted by the monitor: 2000; rows handled by the workers: 2000",
+    "progress_executor.py": (
+        r"cancelled: kept (?P<kept>\d+) results; \d+ running calls raised Cancelled, "
+        r"\d+ queued calls were cancelled; (?P<completed>\d+)/(?P<total>12) calls done"
+    ),
 }
 
 CTRL_C_EXAMPLE = "cancel_by_ctrl_c.py"
