@@ -1,10 +1,12 @@
 """Section 3: latencies, from an event in a worker (or a signal) to the caller seeing it.
 
 (a) last item done -> call returned, inside an open pool and end to end (pool
-teardown included); (b) worker SIGKILL -> error raised; (c) exception in a
-worker -> raised in the parent; (d) ``cancel()`` -> ``Cancelled``; (e) Ctrl-C
--> ``KeyboardInterrupt``, in a subprocess, beside Pool.map, ProcessPoolExecutor
-and tqdm's process_map.
+teardown included); (b) worker SIGKILL -> error raised (``WorkerLost`` out of
+``progress_map``, and on a ``ProgressExecutor``'s pending futures beside
+``ProcessPoolExecutor``'s); (c) exception in a worker -> raised in the parent;
+(d) ``cancel()`` -> ``Cancelled`` (and ``ProgressExecutor.cancel()`` -> every
+future done); (e) Ctrl-C -> ``KeyboardInterrupt``, in a subprocess, beside
+Pool.map, ProcessPoolExecutor and tqdm's process_map.
 
 Worker-side moments are stamped with ``time.time()`` (the one clock Python
 promises to be comparable across processes) into the result or into a shared
@@ -25,6 +27,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
@@ -222,6 +225,11 @@ ISOLATED_TIMEOUT = 20.0
 KILLED_BASE = "ProcessPoolExecutor.map -> BrokenProcessPool (baseline)"
 KILLED_POOL = "ProgressPool.map -> WorkerLost"
 KILLED_ONE_CALL = "procprogress.progress_map -> WorkerLost"
+KILLED_SUBMIT_BASE = "ProcessPoolExecutor.submit -> BrokenProcessPool on pending futures (baseline)"
+KILLED_SUBMIT = "ProgressExecutor.submit -> WorkerLost on pending futures"
+#: Worker SIGKILL -> WorkerLost, at most (ms): the issue's figure for progress_map and
+#: for a ProgressExecutor's pending futures; ProgressPool.map is held to the same.
+KILLED_LIMIT = 25.0
 
 RAISED_BASE = "ProcessPoolExecutor.map (baseline)"
 RAISED_POOL = "ProgressPool.map"
@@ -230,7 +238,10 @@ RAISED_PLAIN = "Pool.map (reference)"
 
 CANCEL_CALL = "ProgressPool.cancel() -> Cancelled"
 CANCEL_DEADLINE = "ProgressPool.map(timeout=0.3) -> Cancelled"
+CANCEL_EXECUTOR = "ProgressExecutor.cancel() -> every future done"
 CANCEL_AFTER = 0.3
+#: ProgressExecutor.cancel() -> every future done, at most (ms): the issue's figure.
+CANCEL_EXECUTOR_LIMIT = 50.0
 
 
 # Each call returns time.time() at the moment it caught ``expected`` inside the
@@ -286,6 +297,36 @@ def _pool_map(ctx: Any, stamp: Any, fn: Any, expected: Any) -> float | None:
     return None
 
 
+def _futures_failed(executor: Any, fn: Any, expected: Any) -> float | None:
+    """Submit 20 calls, wait for every future; when some failed with ``expected`` (and
+    none another way), the moment the last of them was done."""
+    with executor as ex:
+        futures = [ex.submit(fn, i) for i in range(20)]
+        wait_futures(futures)
+        caught = time.time()
+        errors = [f.exception() for f in futures if not f.cancelled()]
+        failed = [e for e in errors if e is not None]
+        if failed and all(isinstance(e, expected) for e in failed):
+            return caught
+    return None
+
+
+def _pool_executor_submit(ctx: Any, stamp: Any, fn: Any, expected: Any) -> float | None:
+    executor = ProcessPoolExecutor(
+        2, mp_context=ctx, initializer=_work.init_stamp, initargs=(stamp,)
+    )
+    return _futures_failed(executor, fn, expected)
+
+
+def _progress_executor_submit(ctx: Any, stamp: Any, fn: Any, expected: Any) -> float | None:
+    import procprogress
+
+    executor = procprogress.ProgressExecutor(
+        2, mp_context=ctx, initializer=_work.init_stamp, initargs=(stamp,), file=io.StringIO()
+    )
+    return _futures_failed(executor, fn, expected)
+
+
 def _failure_latency(
     ctx: Any, call: Callable[..., float | None], fn: Any, expected: Any
 ) -> float | str:
@@ -320,6 +361,8 @@ def child_killed(variant: str, method: str) -> float | str:
         KILLED_BASE: (_executor_map, BrokenProcessPool),
         KILLED_POOL: (_progress_pool_map, procprogress.WorkerLost),
         KILLED_ONE_CALL: (_progress_map, procprogress.WorkerLost),
+        KILLED_SUBMIT_BASE: (_pool_executor_submit, BrokenProcessPool),
+        KILLED_SUBMIT: (_progress_executor_submit, procprogress.WorkerLost),
     }
     ctx = multiprocessing.get_context(method)
     call, expected = calls[variant]
@@ -345,6 +388,8 @@ def child_cancelled(variant: str, method: str) -> float | str:
     import procprogress
 
     ctx = multiprocessing.get_context(method)
+    if variant == CANCEL_EXECUTOR:
+        return _warm_then_measure(lambda: _executor_cancelled(ctx))
 
     def once() -> float | str:
         with procprogress.ProgressPool(2, context=ctx, file=io.StringIO()) as pool:
@@ -379,6 +424,26 @@ def child_cancelled(variant: str, method: str) -> float | str:
             return caught - moment
 
     return _warm_then_measure(once)
+
+
+def _executor_cancelled(ctx: Any) -> float | str:
+    """Seconds from ``cancel()`` until every future of 8 cooperative calls is done:
+    pending ones cancelled, running ones raising Cancelled."""
+    import procprogress
+
+    with procprogress.ProgressExecutor(2, mp_context=ctx, file=io.StringIO()) as ex:
+        for future in [ex.submit(_work.sq, i) for i in range(8)]:
+            future.result()  # every worker is up
+        futures = [ex.submit(_work.cooperative, i) for i in range(8)]
+        time.sleep(CANCEL_AFTER)
+        asked = time.time()
+        ex.cancel("benchmark")
+        wait_futures(futures)
+        done = time.time()
+        ended = ["cancelled" if f.cancelled() else type(f.exception()).__name__ for f in futures]
+    if not all(e in ("cancelled", "Cancelled") for e in ended):
+        return f"futures ended {ended} (expected cancelled or Cancelled)"
+    return done - asked
 
 
 def _isolated(function: str, variant: str, method: str) -> float | str | None:
@@ -444,29 +509,34 @@ def _isolated_table(
     limits: dict[str, float],
     section: str,
     what: str,
+    baseline_of: dict[str, str] | None = None,
 ) -> tuple[Table, list[Target]]:
     samples = round_robin(
         names, config.rounds, lambda name: _isolated(function, name, config.method)
     )
-    return _latency_table(title, samples, baseline, limits, section, what)
+    return _latency_table(title, samples, baseline, limits, section, what, baseline_of)
 
 
 def _worker_killed(config: Config) -> tuple[Table, list[Target]]:
     table, targets = _isolated_table(
         "child_killed",
-        [KILLED_BASE, KILLED_POOL, KILLED_ONE_CALL],
+        [KILLED_BASE, KILLED_POOL, KILLED_ONE_CALL, KILLED_SUBMIT_BASE, KILLED_SUBMIT],
         config,
         "3b. Latency: worker SIGKILL -> error raised in the parent",
         KILLED_BASE,
-        {KILLED_POOL: 50.0, KILLED_ONE_CALL: 50.0},
+        {KILLED_POOL: KILLED_LIMIT, KILLED_ONE_CALL: KILLED_LIMIT, KILLED_SUBMIT: KILLED_LIMIT},
         "3b",
         "worker SIGKILL -> WorkerLost",
+        baseline_of={KILLED_SUBMIT: KILLED_SUBMIT_BASE},
     )
     table.notes.append(
         f"Item {_work.FAIL_AT} of 20 stamps time.time() and SIGKILLs its worker; the others "
         "sleep 5 ms. The error is caught inside the pool's with block, except for "
-        "progress_map (one call: its pool's teardown is included). Each sample runs in a "
-        f"fresh interpreter after one untimed warm-up, killed and counted as hung after "
+        "progress_map (one call: its pool's teardown is included). The submit rows submit "
+        "the 20 calls one future each, and time until every future is done (the ones "
+        "pending at the death failed), inside the executor's with block; the "
+        "ProgressExecutor row's ratio is to ProcessPoolExecutor.submit's. Each sample runs "
+        f"in a fresh interpreter after one untimed warm-up, killed and counted as hung after "
         f"{ISOLATED_TIMEOUT:g} s. Plain Pool.map is not run: it waits forever for the lost "
         "task."
     )
@@ -497,19 +567,23 @@ def _worker_raised(config: Config) -> tuple[Table, list[Target]]:
 def _cancelled(config: Config) -> tuple[Table, list[Target]]:
     table, targets = _isolated_table(
         "child_cancelled",
-        [CANCEL_CALL, CANCEL_DEADLINE],
+        [CANCEL_CALL, CANCEL_DEADLINE, CANCEL_EXECUTOR],
         config,
         "3d. Latency: cancel -> Cancelled raised (cooperative workers)",
         None,
-        {CANCEL_CALL: 100.0},
+        {CANCEL_CALL: 100.0, CANCEL_EXECUTOR: CANCEL_EXECUTOR_LIMIT},
         "3d",
         "cancel() -> Cancelled",
     )
     table.notes.append(
         f"8 items that check should_stop() between 5 ms sleeps, chunksize 1, cancelled "
-        f"{CANCEL_AFTER:g} s into the call, inside an open pool. Each sample runs in a fresh "
+        f"{CANCEL_AFTER:g} s into the call, inside an open pool. The executor row submits "
+        "the same 8 items, one future each, and times cancel() until every future is done "
+        "(those not yet sent to a worker cancelled, the others raising Cancelled: any "
+        "other ending counts as a wrong outcome). Each sample runs in a fresh "
         "interpreter after one untimed warm-up, killed and counted as hung after "
-        f"{ISOLATED_TIMEOUT:g} s. No baseline: plain pools cannot cancel running items."
+        f"{ISOLATED_TIMEOUT:g} s. No baseline: plain pools cannot cancel running items "
+        "(ProcessPoolExecutor.shutdown(cancel_futures=True) waits out the running ones)."
     )
     return table, targets
 

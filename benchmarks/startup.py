@@ -5,7 +5,7 @@ pays. Each start method gets one untimed warm-up call of each variant first
 (forkserver starts its server process on first use; the OS caches warm up).
 
 A call takes milliseconds, so the time of one call drifts with the machine's
-load far more than the 10% the target allows. The target is therefore judged
+load far more than the 5-15% the targets allow. The target is therefore judged
 on many pairs, each a Pool.map call and a progress_map call back to back (in
 alternating order), by the median of the pairs' ratios; the start methods take
 turns pair by pair.
@@ -24,7 +24,8 @@ from benchmarks._report import Config, Table, Target, emit, fmt, median, ratio, 
 METHODS = ("fork", "spawn", "forkserver")
 BASE = "Pool.map, 10 items (baseline)"
 OURS = "procprogress.progress_map, 10 items"
-LIMIT = 1.1
+#: progress_map's start-up over Pool.map's, at most, per start method (issue 6).
+LIMITS = {"fork": 1.15, "forkserver": 1.15, "spawn": 1.05}
 
 
 def _pool_map(method: str) -> None:
@@ -39,8 +40,8 @@ def _progress_map(method: str) -> None:
 
 
 def pairs_for(config: Config) -> int:
-    """Pairs per start method: 3 in quick mode, else 40 (more with more rounds)."""
-    return 3 if config.quick else max(40, 8 * config.rounds)
+    """Pairs per start method: 3 in quick mode, else 60 (more with more rounds)."""
+    return 3 if config.quick else max(60, 12 * config.rounds)
 
 
 def run(config: Config) -> tuple[list[Table], list[Target]]:
@@ -90,7 +91,8 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
         ratios = [o / b for b, o in got]
         judged = median(ratios)
         quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [judged] * 3
-        met = judged <= LIMIT
+        limit = LIMITS[method]
+        met = judged <= limit
         table.add(method, BASE, fmt(base), "ms", "—", "—", "—", "—", "—")
         table.add(
             method,
@@ -100,7 +102,7 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
             f"{judged:.3f}x",
             f"{quartiles[0]:.3f}-{quartiles[2]:.3f}",
             ratio(ours, base),
-            f"<= {LIMIT}x",
+            f"<= {limit}x",
             yes_no(met),
         )
         targets.append(
@@ -108,7 +110,7 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
                 "4. start-up",
                 f"progress_map vs Pool.map on 10 items, {method}",
                 f"{judged:.3f}x (median of {len(ratios)} paired ratios)",
-                f"<= {LIMIT}x",
+                f"<= {limit}x",
                 met,
             )
         )

@@ -4,6 +4,12 @@ Every variant creates its pool, maps, and tears the pool down inside the timed
 region: the peers create their own pools, so pool creation is included for
 every variant, the baseline too. Variants that send one item per task
 (chunksize 1) run on fewer items; every variant is compared per item.
+
+The judged ratios are not the round-robin medians: each is the median of
+ratios of pairs run back to back, in alternating order (``progress_map`` /
+``Pool.map`` on every workload; ``ProgressExecutor.map`` / ``progress_map`` on
+tiny items; ``ProgressExecutor.submit`` / ``ProcessPoolExecutor.submit`` on a
+table of its own).
 """
 
 from __future__ import annotations
@@ -18,14 +24,24 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from benchmarks import _peers, _work
 from benchmarks._report import SKIPPED, Config, Table, Target, emit, fmt, median, ratio, round_robin
 
 BASELINE = "Pool.map (baseline)"
 OURS = "procprogress.progress_map"
+EXECUTOR_MAP = "procprogress.ProgressExecutor.map"
+#: Our own variants: never counted among the peers.
+OWN = (BASELINE, OURS, EXECUTOR_MAP)
 PAIRED = "progress_map / Pool.map, paired (judged)"
+PAIRED_EXECUTOR = "ProgressExecutor.map / progress_map, paired (judged)"
+
+SUBMIT_BASE = "ProcessPoolExecutor.submit, no bar (baseline)"
+SUBMIT_OURS = "procprogress.ProgressExecutor.submit"
+PAIRED_SUBMIT = "ProgressExecutor.submit / ProcessPoolExecutor.submit, paired (judged)"
+#: ProgressExecutor.submit's time over ProcessPoolExecutor.submit's, at most (issue 6).
+SUBMIT_LIMIT = 1.10
 
 _COUNT = re.compile(r"(\d+)/(\d+)")
 
@@ -39,20 +55,30 @@ class Workload:
     small: int  # items for the chunksize-1 variants
     limit: float  # target: progress_map's time per item over Pool.map's, at most
     pairs: int  # interleaved (Pool.map, progress_map) pairs per round, for the target
+    #: target: ProgressExecutor.map's time over progress_map's, at most (None: not paired)
+    executor_limit: float | None = None
 
 
+#: The issue's targets: progress_map <= 1.03x Pool.map on tiny items, <= 1.01x on 20 us
+#: items (the 1 ms items have no figure of their own: 1.02x, as before), and
+#: ProgressExecutor.map <= 1.05x progress_map on tiny items.
 def workloads(quick: bool) -> list[Workload]:
     if quick:
         return [
-            Workload("tiny", "tiny items (sq: x*x)", _work.sq, 20_000, 1_000, 1.05, 1),
-            Workload("20us", "20 us busy items", _work.busy_20us, 2_000, 500, 1.02, 1),
+            Workload("tiny", "tiny items (sq: x*x)", _work.sq, 20_000, 1_000, 1.03, 1, 1.05),
+            Workload("20us", "20 us busy items", _work.busy_20us, 2_000, 500, 1.01, 1),
             Workload("1ms", "1 ms busy items", _work.busy_1ms, 100, 100, 1.02, 1),
         ]
     return [
-        Workload("tiny", "tiny items (sq: x*x)", _work.sq, 1_000_000, 10_000, 1.05, 4),
-        Workload("20us", "20 us busy items", _work.busy_20us, 100_000, 10_000, 1.02, 2),
+        Workload("tiny", "tiny items (sq: x*x)", _work.sq, 1_000_000, 10_000, 1.03, 4, 1.05),
+        Workload("20us", "20 us busy items", _work.busy_20us, 100_000, 10_000, 1.01, 2),
         Workload("1ms", "1 ms busy items", _work.busy_1ms, 2_000, 2_000, 1.02, 2),
     ]
+
+
+def submit_calls(quick: bool) -> int:
+    """Tiny calls per ``submit`` run: the issue's 100,000 (2,000 with --quick)."""
+    return 2_000 if quick else 100_000
 
 
 # -- the variants: each maps fn over items on 2 processes and returns the bar's text --------
@@ -70,6 +96,16 @@ def _progress_map(fn: Any, items: list[int], method: str) -> str | None:
 
     buf = io.StringIO()
     out = procprogress.progress_map(fn, items, processes=2, context=method, file=buf)
+    _check(out, items)
+    return buf.getvalue()
+
+
+def _executor_map(fn: Any, items: list[int], method: str) -> str | None:
+    import procprogress
+
+    buf = io.StringIO()
+    with procprogress.ProgressExecutor(2, mp_context=method, file=buf) as ex:
+        out = list(ex.map(fn, items))
     _check(out, items)
     return buf.getvalue()
 
@@ -126,7 +162,7 @@ def _imap_tqdm(chunksize: int) -> Callable[[Any, list[int], str], str | None]:
     return run
 
 
-def _check(out: Sequence[Any], items: list[int]) -> None:
+def _check(out: Sequence[Any], items: Sequence[int]) -> None:
     if len(out) != len(items) or out[-1] != items[-1] * items[-1]:
         raise AssertionError("a variant returned wrong results")
 
@@ -142,6 +178,7 @@ class Variant:
 VARIANTS = [
     Variant(BASELINE, _pool_map),
     Variant(OURS, _progress_map),
+    Variant(EXECUTOR_MAP, _executor_map),
     Variant("tqdm process_map (default chunksize=1)", _process_map(None), small=True),
     Variant("tqdm process_map (chunksize=1000)", _process_map(1000)),
     Variant("mpire WorkerPool.map(progress_bar=True)", _mpire, peer="mpire"),
@@ -193,9 +230,16 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
     pool_cost = _pool_creation(config.method)
     for load in workloads(config.quick):
         table, per_item, exact = _run_workload(load, config, pool_cost)
-        ratios, paired_ends = _paired_ratios(load, config)
+        pairs = config.rounds * load.pairs
+        ratios, ends = _paired_ratios(load, config, _pool_map, _progress_map, pairs)
         tables.append(table)
-        targets.extend(_targets(load, table, per_item, exact, ratios, paired_ends))
+        targets.extend(_targets(load, table, per_item, exact, ratios, ends))
+        if load.executor_limit is not None:
+            ratios, ends = _paired_ratios(load, config, _progress_map, _executor_map, pairs)
+            targets.extend(_executor_targets(load, load.executor_limit, table, exact, ratios, ends))
+    table, found = _submit(config)
+    tables.append(table)
+    targets.extend(found)
     return tables, targets
 
 
@@ -210,26 +254,58 @@ def _pool_creation(method: str) -> float:
     return median(times)
 
 
+# Aliases evaluated at run time: no ``X | None`` here (Python 3.9).
+Ends = list[tuple[Optional[bool], str, int]]
+Runner = Callable[[Any, list[int], str], Optional[str]]
+
+
 def _paired_ratios(
-    load: Workload, config: Config
-) -> tuple[list[float], list[tuple[bool | None, str, int]]]:
-    """progress_map's time over Pool.map's, each pair run back to back (order
-    alternating): on a noisy machine a ratio within a pair drifts far less than
-    either time does across the run. Also how progress_map's bar ended in each."""
+    load: Workload, config: Config, base: Runner, ours: Runner, pairs: int
+) -> tuple[list[float], Ends]:
+    """``ours``'s time over ``base``'s, each pair run back to back (order alternating:
+    round-robin over two variants): on a noisy machine a ratio within a pair drifts
+    far less than either time does across the run. Also how ``ours``'s bar ended in
+    each pair."""
     items = list(range(load.full))
-    ratios = []
-    ends = []
-    for i in range(config.rounds * load.pairs):
-        order = [_pool_map, _progress_map] if i % 2 == 0 else [_progress_map, _pool_map]
-        seconds = {}
-        for variant in order:
-            t0 = time.perf_counter()
-            text = variant(load.fn, items, config.method)
-            seconds[variant] = time.perf_counter() - t0
-            if variant is _progress_map:
-                ends.append(_bar_end(text, len(items)))
-        ratios.append(seconds[_progress_map] / seconds[_pool_map])
-    return ratios, ends
+    runners = {"base": base, "ours": ours}
+
+    def measure(name: str) -> tuple[float, str | None]:
+        t0 = time.perf_counter()
+        text = runners[name](load.fn, items, config.method)
+        return time.perf_counter() - t0, text
+
+    samples = round_robin(list(runners), pairs, measure)
+    ratios = [o[0] / b[0] for b, o in zip(samples["base"], samples["ours"])]
+    return ratios, [_bar_end(text, len(items)) for _, text in samples["ours"]]
+
+
+def _quartiles(ratios: list[float]) -> list[float]:
+    return statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+
+
+def _paired_row(
+    table: Table,
+    name: str,
+    n: int,
+    ratios: list[float],
+    limit: float,
+    ends: Ends,
+    runs: str = "paired runs",
+) -> bool:
+    """Add the judged row of paired ratios; returns whether the target is met."""
+    met = median(ratios) <= limit
+    quartiles = _quartiles(ratios)
+    cells = [
+        name,
+        f"{n:,}",
+        f"{median(ratios):.3f}",
+        "x",
+        f"{len(ratios)} pairs, quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}; "
+        f"judged: <= {limit}x, {'met' if met else '**MISSED**'}",
+        _exact_cell(ends, runs),
+    ]
+    table.add(*cells, *["—"] * (len(table.columns) - len(cells)))
+    return met
 
 
 def _targets(
@@ -238,24 +314,12 @@ def _targets(
     per_item: dict[str, float],
     exact: dict[str, bool | None],
     ratios: list[float],
-    paired_ends: list[tuple[bool | None, str, int]],
+    paired_ends: Ends,
 ) -> list[Target]:
     section = f"1. throughput, {load.key}"
-    ratio_met = median(ratios) <= load.limit
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    ratio_met = _paired_row(table, PAIRED, load.full, ratios, load.limit, paired_ends)
     paired_exact = all(e[0] for e in paired_ends)
-    table.add(
-        PAIRED,
-        f"{load.full:,}",
-        f"{median(ratios):.3f}",
-        "x",
-        f"{len(ratios)} pairs, quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}; "
-        f"judged: <= {load.limit}x, {'met' if ratio_met else '**MISSED**'}",
-        _exact_cell(paired_ends, "paired runs"),
-        "—",
-        "—",
-    )
-    peers = {n: v for n, v in per_item.items() if n not in (BASELINE, OURS)}
+    peers = {n: v for n, v in per_item.items() if n not in OWN}
     fastest = min(peers, key=peers.__getitem__) if peers else None
     ahead = fastest is not None and per_item[OURS] < peers[fastest]
     ours_exact = bool(exact[OURS]) and paired_exact
@@ -286,6 +350,137 @@ def _targets(
     ]
 
 
+def _executor_targets(
+    load: Workload,
+    limit: float,
+    table: Table,
+    exact: dict[str, bool | None],
+    ratios: list[float],
+    ends: Ends,
+) -> list[Target]:
+    """ProgressExecutor.map, with its bar, against progress_map in pairs."""
+    section = f"1. throughput, {load.key}"
+    met = _paired_row(table, PAIRED_EXECUTOR, load.full, ratios, limit, ends)
+    paired_exact = all(e[0] for e in ends)
+    return [
+        Target(
+            section,
+            "ProgressExecutor.map vs progress_map (median of paired ratios)",
+            f"{median(ratios):.3f}x over {len(ratios)} pairs",
+            f"<= {limit}x",
+            met,
+        ),
+        Target(
+            section,
+            "ProgressExecutor.map's bar ends exact",
+            f"round-robin runs: {'yes' if exact.get(EXECUTOR_MAP) else 'no'}; "
+            f"paired runs: {'yes' if paired_exact else 'no'} ({len(ends)})",
+            "every run",
+            bool(exact.get(EXECUTOR_MAP)) and paired_exact,
+        ),
+    ]
+
+
+# -- submit(): many tiny calls, one future each -------------------------------------------------
+
+
+def _submit_all(executor: Any, n: int) -> None:
+    """Submit ``sq(i)`` for every ``i < n``, then wait for every future's result."""
+    futures = [executor.submit(_work.sq, i) for i in range(n)]
+    out = [f.result() for f in futures]
+    _check(out, range(n))
+
+
+def _submit_pool_executor(n: int, method: str) -> str | None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(method)) as ex:
+        _submit_all(ex, n)
+    return None
+
+
+def _submit_progress_executor(n: int, method: str) -> str | None:
+    import procprogress
+
+    buf = io.StringIO()
+    with procprogress.ProgressExecutor(2, mp_context=method, file=buf) as ex:
+        _submit_all(ex, n)
+    return buf.getvalue()
+
+
+def _submit(config: Config) -> tuple[Table, list[Target]]:
+    """ProgressExecutor.submit (its bar on) against ProcessPoolExecutor.submit (no
+    bar): pairs back to back, order alternating; both medians and the pairs' ratios."""
+    n = submit_calls(config.quick)
+    pairs = max(config.rounds, 5) if not config.quick else 1
+    runners = {SUBMIT_BASE: _submit_pool_executor, SUBMIT_OURS: _submit_progress_executor}
+
+    def measure(name: str) -> tuple[float, str | None]:
+        t0 = time.perf_counter()
+        text = runners[name](n, config.method)
+        return time.perf_counter() - t0, text
+
+    samples = round_robin(list(runners), pairs, measure)
+    columns = ["variant", "calls", "median", "unit", "ratio of the medians (shown)"]
+    table = Table(f"1. Throughput: submit() of {n:,} tiny calls (sq: x*x)", columns + COLUMNS[5:])
+    per_call = {name: median([s / n * 1e6 for s, _ in runs]) for name, runs in samples.items()}
+    for name, runs in samples.items():
+        ends = [_bar_end(text, n) for _, text in runs]
+        readable = [e for e in ends if e[0] is not None]
+        table.add(
+            name,
+            f"{n:,}",
+            fmt(per_call[name]),
+            "us/call",
+            ratio(per_call[name], per_call[SUBMIT_BASE]),
+            _exact_cell(ends, "paired runs"),
+            "—" if not readable else fmt(median([e[2] for e in readable])),
+            fmt(median([s for s, _ in runs]), 2),
+        )
+    ratios = [o[0] / b[0] for b, o in zip(samples[SUBMIT_BASE], samples[SUBMIT_OURS])]
+    ends = [_bar_end(text, n) for _, text in samples[SUBMIT_OURS]]
+    met = _paired_row(table, PAIRED_SUBMIT, n, ratios, SUBMIT_LIMIT, ends)
+    exact = all(e[0] for e in ends)
+    table.notes.append(
+        f"Each run creates an executor of 2 workers under {config.method}, submits {n:,} "
+        "calls of sq(i) (one future each), then waits for every future's result, and shuts "
+        f"the executor down: creation and teardown included for both. {pairs} pair(s), each "
+        "a ProcessPoolExecutor run and a ProgressExecutor run back to back, order "
+        "alternating; the medians shown are over those same runs. Judged: the median of "
+        "the pairs' ratios (a pair's two runs see the same machine load)."
+    )
+    section = "1. throughput, submit"
+    return table, [
+        Target(
+            section,
+            "ProgressExecutor.submit vs ProcessPoolExecutor.submit (median of paired ratios)",
+            f"{median(ratios):.3f}x over {len(ratios)} pairs "
+            f"({fmt(per_call[SUBMIT_OURS])} vs {fmt(per_call[SUBMIT_BASE])} us/call)",
+            f"<= {SUBMIT_LIMIT}x",
+            met,
+        ),
+        Target(
+            section,
+            "ProgressExecutor.submit's bar ends exact",
+            f"{'yes' if exact else 'no'} ({len(ends)} runs)",
+            "every run",
+            exact,
+        ),
+    ]
+
+
+COLUMNS = [
+    "variant",
+    "items",
+    "median",
+    "unit",
+    "ratio vs baseline (round-robin, shown)",
+    "bar ends exact?",
+    "counts shown",
+    "median s/run",
+]
+
+
 def _run_workload(
     load: Workload, config: Config, pool_cost: float
 ) -> tuple[Table, dict[str, float], dict[str, bool | None]]:
@@ -302,19 +497,7 @@ def _run_workload(
 
     samples = round_robin([v.name for v in present], config.rounds, measure)
 
-    table = Table(
-        f"1. Throughput: {load.title}",
-        [
-            "variant",
-            "items",
-            "median",
-            "unit",
-            "ratio vs baseline (round-robin, shown)",
-            "bar ends exact?",
-            "counts shown",
-            "median s/run",
-        ],
-    )
+    table = Table(f"1. Throughput: {load.title}", COLUMNS)
     per_item: dict[str, float] = {}
     for name, runs in samples.items():
         per_item[name] = median([s / n * 1e6 for s, n, _ in runs])
@@ -357,10 +540,16 @@ def _run_workload(
         + ' "counts shown": distinct counts the bar wrote over the run (2 = it jumped from '
         f'0 to the end). "{NOT_CAPTURED}": the bar wrote nothing our capture could see, '
         "which says nothing about its exactness. The ratio column is each variant's "
-        "round-robin median over the baseline's, for reading only. The judged ratio is "
-        f'the last row, "{PAIRED}": progress_map timed against Pool.map in pairs run back '
-        "to back (order alternating), the median of the pairs' ratios; its bar's end is "
-        "checked in those runs too."
+        "round-robin median over the baseline's, for reading only. Judged: the row "
+        f'"{PAIRED}", progress_map timed against Pool.map in pairs run back to back (order '
+        "alternating), the median of the pairs' ratios; its bar's end is checked in those "
+        "runs too."
+        + (
+            f' And the row "{PAIRED_EXECUTOR}": ProgressExecutor.map (its bar on) against '
+            "progress_map, paired the same way."
+            if load.executor_limit is not None
+            else ""
+        )
     )
     return table, per_item, exact_by_name
 

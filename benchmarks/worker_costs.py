@@ -11,6 +11,12 @@ Every figure is per loop iteration, the loop included ("gross"), as the issue's
 reference figures are (its empty call, ~35-57 ns, includes the loop), and the
 targets are judged on gross ratios. "net" (minus the empty loop iteration of
 the same round) is shown beside, for reading only.
+
+"Does not regress" (issue 6) is judged against procprogress 0.1 on this machine
+(``benchmarks/RESULTS.md`` at git f5d81b1: advance() 42 ns, should_stop() 37 ns,
+the empty function call 25 ns): each call's cost per empty function call of the
+same run, which cancels the machine's speed and load, may exceed 0.1's by at
+most ``REGRESSION_ALLOWANCE``, the noise of one such ratio between runs.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ TWO = "2 processes at once"
 
 #: Slowdown with 2 processes at once over 1 that advance() and should_stop() may show.
 CONTENTION_LIMIT = 1.3
+
+#: procprogress 0.1 on this machine, gross ns per iteration (RESULTS.md at git f5d81b1).
+REFERENCE_01 = {ADVANCE: 42.3, STOP: 37.4, EMPTY_CALL: 25.0}
+#: How far over 0.1's ratio to the empty call a cost may be and still not regress.
+REGRESSION_ALLOWANCE = 0.10
 
 
 def run(config: Config) -> tuple[list[Table], list[Target]]:
@@ -157,7 +168,71 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
         "2 processes at once costs on this machine with no shared memory touched (other "
         "load, too few cores)."
     )
-    return [table, targets_table], targets
+    regress_table, regress_targets = _against_01(gross)
+    targets.extend(regress_targets)
+    return [table, targets_table, regress_table], targets
+
+
+def _against_01(gross: dict[str, dict[str, float]]) -> tuple[Table, list[Target]]:
+    """advance() and should_stop() against 0.1's figures: does the cost regress?"""
+    table = Table(
+        "2. Worker-side costs against procprogress 0.1 (does not regress)",
+        [
+            "operation",
+            "median now",
+            "0.1 (same machine)",
+            "unit",
+            "per empty function call now",
+            "0.1's",
+            "target",
+            "met?",
+        ],
+    )
+    targets = []
+    call_01 = REFERENCE_01[EMPTY_CALL]
+    for op in (ADVANCE, STOP):
+        now = _div(gross[ONE][op], gross[ONE][EMPTY_CALL])
+        then = REFERENCE_01[op] / call_01
+        limit = round(then * (1 + REGRESSION_ALLOWANCE), 2)
+        met = None if now is None else now <= limit
+        table.add(
+            op,
+            fmt(gross[ONE][op]),
+            fmt(REFERENCE_01[op]),
+            "ns/iteration",
+            _fmt_ratio(now),
+            _fmt_ratio(then),
+            f"<= {limit:.2f}x",
+            yes_no(met),
+        )
+        targets.append(
+            Target(
+                "2. worker costs",
+                f"{op[len('procprogress.') :]} does not regress (0.1: {fmt(REFERENCE_01[op])} ns)",
+                f"{fmt(gross[ONE][op])} ns, {_fmt_ratio(now)} the empty function call "
+                f"(0.1: {_fmt_ratio(then)})",
+                f"<= {limit:.2f}x the empty call",
+                met,
+            )
+        )
+    table.add(
+        EMPTY_CALL,
+        fmt(gross[ONE][EMPTY_CALL]),
+        fmt(call_01),
+        "ns/iteration",
+        "1.00x",
+        "1.00x",
+        "—",
+        "—",
+    )
+    table.notes.append(
+        "0.1's figures are its run on this machine (benchmarks/RESULTS.md at git f5d81b1), "
+        "1 process, gross. Judged on the cost per empty function call of the same run, "
+        "which cancels the machine's speed and load on the day: at most 0.1's ratio plus "
+        f"{REGRESSION_ALLOWANCE:.0%} (the drift of such a ratio between runs). The ns "
+        "columns are for reading."
+    )
+    return table, targets
 
 
 def _target_text(what: str, limit: float | None) -> str:

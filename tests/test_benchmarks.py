@@ -23,6 +23,7 @@ PEER_ROWS = {
 THROUGHPUT_ROWS = [
     "Pool.map (baseline)",
     "procprogress.progress_map",
+    "procprogress.ProgressExecutor.map",
     "tqdm process_map (default chunksize=1)",
     "tqdm process_map (chunksize=1000)",
     *PEER_ROWS,
@@ -30,6 +31,11 @@ THROUGHPUT_ROWS = [
     "Pool.imap + tqdm (chunksize=1000)",
 ]
 PAIRED = "progress_map / Pool.map, paired (judged)"
+PAIRED_EXECUTOR = "ProgressExecutor.map / progress_map, paired (judged)"
+SUBMIT_TABLE = "1. Throughput: submit() of 2,000 tiny calls (sq: x*x)"
+SUBMIT_BASE = "ProcessPoolExecutor.submit, no bar (baseline)"
+SUBMIT_OURS = "procprogress.ProgressExecutor.submit"
+PAIRED_SUBMIT = "ProgressExecutor.submit / ProcessPoolExecutor.submit, paired (judged)"
 CTRL_C = "3e. Latency: Ctrl-C (SIGINT to the process group) -> KeyboardInterrupt caught"
 THROUGHPUT_TABLES = [
     "1. Throughput: tiny items (sq: x*x)",
@@ -86,19 +92,34 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _check_paired(row: list[str], where: str, limit: str) -> None:
+    """A judged row of paired ratios: a ratio, its quartiles, the issue's target."""
+    _number(row[1], f"{where}: paired ratio")
+    assert "pairs, quartiles" in row[3], f"{where}: paired ratio missing: {row}"
+    assert f"judged: <= {limit}x, " in row[3], f"{where}: not the issue's target: {row}"
+    assert row[4].startswith(("yes", "**no**")), f"{where}: paired runs' bar: {row}"
+
+
 def _check_throughput(output: str, peers_expected: bool | None) -> None:
+    limits = dict(zip(THROUGHPUT_TABLES, ("1.03", "1.01", "1.02")))
     for title in THROUGHPUT_TABLES:
         rows = _table(output, title)
         for name in [*THROUGHPUT_ROWS, PAIRED]:
             assert name in rows, f"{title}: no row {name!r}"
-        for name in ("Pool.map (baseline)", "procprogress.progress_map"):
+        for name in (
+            "Pool.map (baseline)",
+            "procprogress.progress_map",
+            "procprogress.ProgressExecutor.map",
+        ):
             assert rows[name][2] == "us/item", f"{title}: {name} not measured: {rows[name]}"
             _number(rows[name][1], f"{title}: {name}")
         assert rows["procprogress.progress_map"][4].startswith("yes"), rows
-        paired = rows[PAIRED]
-        _number(paired[1], f"{title}: paired ratio")
-        assert "pairs, quartiles" in paired[3], f"{title}: paired ratio missing: {paired}"
-        assert paired[4].startswith(("yes", "**no**")), f"{title}: paired runs' bar: {paired}"
+        assert rows["procprogress.ProgressExecutor.map"][4].startswith(("yes", "**no**")), rows
+        _check_paired(rows[PAIRED], title, limits[title])
+        if title == THROUGHPUT_TABLES[0]:  # ProgressExecutor.map is judged on tiny items
+            _check_paired(rows[PAIRED_EXECUTOR], f"{title}: executor", "1.05")
+        else:
+            assert PAIRED_EXECUTOR not in rows, f"{title}: {rows[PAIRED_EXECUTOR]}"
         for name, module in PEER_ROWS.items():
             installed = _installed(module) if peers_expected is None else peers_expected
             if installed:
@@ -108,6 +129,17 @@ def _check_throughput(output: str, peers_expected: bool | None) -> None:
                 assert rows[name][4].startswith(("yes", "**no**")), f"{title}: {name}: {rows[name]}"
             else:
                 assert SKIPPED in rows[name], f"{title}: {name}: {rows[name]}"
+
+    submit = _table(output, SUBMIT_TABLE)
+    for name in (SUBMIT_BASE, SUBMIT_OURS):
+        assert name in submit, f"submit: no row {name!r}"
+        assert submit[name][0] == "2,000", f"submit: {name}: {submit[name]}"
+        assert submit[name][2] == "us/call", f"submit: {name} not measured: {submit[name]}"
+        _number(submit[name][1], f"submit: {name}")
+        _ratio(submit[name][3], f"submit: {name}")
+    assert submit[SUBMIT_BASE][4] == "n/a (no bar)", submit
+    assert submit[SUBMIT_OURS][4].startswith(("yes", "**no**")), submit
+    _check_paired(submit[PAIRED_SUBMIT], "submit", "1.1")
 
 
 @pytest.mark.timeout(240)
@@ -157,6 +189,13 @@ def test_quick_run_reports_every_section_and_row() -> None:
         assert name in ratios, f"no ratio row {name!r}"
         _ratio(ratios[name][0], f"ratio {name}, gross")
         _ratio(ratios[name][2], f"ratio {name}, net")
+    against = _table(output, "2. Worker-side costs against procprogress 0.1 (does not regress)")
+    for name, then in (("procprogress.advance()", "42.3"), ("procprogress.should_stop()", "37.4")):
+        assert name in against, f"no 0.1 row {name!r}"
+        _number(against[name][0], f"{name} now")
+        assert against[name][1] == then, f"{name}: 0.1's figure: {against[name]}"
+        _ratio(against[name][3], f"{name} per empty call")
+        assert against[name][5].startswith("<= "), against[name]
 
     latency_rows = {
         "3a. Latency: last item done -> call returned": [
@@ -171,6 +210,8 @@ def test_quick_run_reports_every_section_and_row() -> None:
             "ProcessPoolExecutor.map -> BrokenProcessPool (baseline)",
             "ProgressPool.map -> WorkerLost",
             "procprogress.progress_map -> WorkerLost",
+            "ProcessPoolExecutor.submit -> BrokenProcessPool on pending futures (baseline)",
+            "ProgressExecutor.submit -> WorkerLost on pending futures",
         ],
         "3c. Latency: exception raised in a worker -> raised in the parent": [
             "ProcessPoolExecutor.map (baseline)",
@@ -181,6 +222,7 @@ def test_quick_run_reports_every_section_and_row() -> None:
         "3d. Latency: cancel -> Cancelled raised (cooperative workers)": [
             "ProgressPool.cancel() -> Cancelled",
             "ProgressPool.map(timeout=0.3) -> Cancelled",
+            "ProgressExecutor.cancel() -> every future done",
         ],
         CTRL_C: [
             "Pool.map (baseline)",
@@ -195,6 +237,16 @@ def test_quick_run_reports_every_section_and_row() -> None:
             assert name in rows, f"{title}: no row {name!r}"
             assert rows[name][1] == "ms", f"{title}: {name}: {rows[name]}"
             _number(rows[name][0], f"{title}: {name}")
+    # The issue's targets, as printed beside the rows.
+    killed = _table(output, "3b. Latency: worker SIGKILL -> error raised in the parent")
+    for name in (
+        "procprogress.progress_map -> WorkerLost",
+        "ProgressExecutor.submit -> WorkerLost on pending futures",
+    ):
+        assert killed[name][4] == "<= 25 ms", f"3b: {name}: {killed[name]}"
+    _ratio(killed["ProgressExecutor.submit -> WorkerLost on pending futures"][2], "3b: ratio")
+    cancelled = _table(output, "3d. Latency: cancel -> Cancelled raised (cooperative workers)")
+    assert cancelled["ProgressExecutor.cancel() -> every future done"][4] == "<= 50 ms"
     ctrl_c = _table(output, CTRL_C)
     for name in latency_rows[CTRL_C]:
         _number(ctrl_c[name][-1], f"3e: {name}: tracebacks printed")
@@ -214,6 +266,8 @@ def test_quick_run_reports_every_section_and_row() -> None:
         _number(base_cells[2], f"start-up {method}, Pool.map")
         _number(ours_cells[2], f"start-up {method}, progress_map")
         assert re.fullmatch(r"\d+\.\d{3}x", ours_cells[4]), f"start-up {method}: {ours_cells}"
+        limit = {"fork": "1.15", "forkserver": "1.15", "spawn": "1.05"}[method]
+        assert ours_cells[7] == f"<= {limit}x", f"start-up {method}: target {ours_cells}"
 
     accuracy = _table(
         output, "5. Bar accuracy while running (lag behind the true count of finished items)"
@@ -246,11 +300,31 @@ def test_quick_run_reports_every_section_and_row() -> None:
         "[1. throughput, tiny] progress_map vs Pool.map (median of paired ratios)",
         "[1. throughput, 20us] progress_map ahead of every peer with a bar",
         "[1. throughput, 1ms] progress_map's bar ends exact",
+        "[1. throughput, tiny] ProgressExecutor.map vs progress_map (median of paired ratios)",
+        "[1. throughput, tiny] ProgressExecutor.map's bar ends exact",
+        "[1. throughput, submit] ProgressExecutor.submit vs ProcessPoolExecutor.submit",
+        "[1. throughput, submit] ProgressExecutor.submit's bar ends exact",
+        "advance() does not regress (0.1: 42.3 ns)",
+        "should_stop() does not regress (0.1: 37.4 ns)",
+        "worker SIGKILL -> WorkerLost, procprogress.progress_map -> WorkerLost",
+        "worker SIGKILL -> WorkerLost, ProgressExecutor.submit -> WorkerLost on pending futures",
+        "cancel() -> Cancelled, ProgressExecutor.cancel() -> every future done",
         "max lag, bar at each draw",
         "max lag, shared counter, sampled",
     ):
         assert any(what in t for t in targets), f"no target line for {what!r}"
     assert all(t.startswith(("- met: ", "- MISSED: ", "- not measured: ")) for t in targets)
+    # The issue's figures are the ones judged.
+    for what, limit in (
+        ("[1. throughput, tiny] progress_map vs Pool.map", "<= 1.03x"),
+        ("[1. throughput, 20us] progress_map vs Pool.map", "<= 1.01x"),
+        ("[1. throughput, tiny] ProgressExecutor.map vs progress_map", "<= 1.05x"),
+        ("[1. throughput, submit] ProgressExecutor.submit vs", "<= 1.1x"),
+        ("progress_map vs Pool.map on 10 items, fork", "<= 1.15x"),
+        ("worker SIGKILL -> WorkerLost, procprogress.progress_map", "<= 25 ms"),
+    ):
+        line = next(t for t in targets if what in t)
+        assert line.endswith(f"(target {limit})"), line
     assert output.rstrip().splitlines()[-1] == "command: python -m benchmarks --quick"
 
 
