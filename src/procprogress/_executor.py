@@ -13,7 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import pickle
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -33,7 +33,7 @@ from ._poller import Snapshot
 from ._public import public
 from ._signals import handling_sigint
 from ._state import State
-from ._wire import STAR
+from ._wire import MAP, STAR
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
@@ -188,10 +188,14 @@ class ProgressExecutor(concurrent.futures.Executor):
         self._check_open()
         end_time = None if wait is None else time.monotonic() + wait
         engine = self._engine
-        call = engine.new_call(fn, STAR, total=None)
+        # One input needs no argument tuples: it runs as Pool.map does (MAP), which
+        # pickles and calls less per item.
+        one = len(iterables) == 1
+        source = iterables[0] if one else zip(*iterables)
+        call = engine.new_call(fn, MAP if one else STAR, total=None)
         feeder = None
         if buffersize is None:
-            items = list(zip(*iterables))
+            items = source if isinstance(source, Sequence) else list(source)
             call.total = len(items)
             call.use_items(items, chunk, engine.processes)
             engine.open_call(call)
@@ -200,7 +204,7 @@ class ProgressExecutor(concurrent.futures.Executor):
             if lengths and None not in lengths:
                 call.total = min(lengths)  # type: ignore[type-var]
             engine.open_call(call)
-            feeder = Feeder(engine, call, zip(*iterables), chunk)
+            feeder = Feeder(engine, call, source, chunk)
             feeder.feed(buffersize)
         return _results(engine, call, feeder, end_time)
 
@@ -318,9 +322,8 @@ def _results(engine: Engine, call: Call, feeder: Feeder | None, end_time: float 
             next_start += len(piece)
             if feeder is not None and engine.state is State.RUNNING:
                 feeder.feed(1)
-            piece.reverse()
-            while piece:
-                yield piece.pop()  # keeps no reference to what was yielded
+            yield from piece  # a chunk arrives whole: popping would not lower the peak
+            del piece
     finally:
         if not call.ended:
             engine.stop_call(call, lambda c: Cancelled("the map's results were not read"))
