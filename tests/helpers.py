@@ -313,3 +313,10 @@ def die_or_linger(x):
     if x == 6:
         time.sleep(10)
     return x
+
+
+def linger_at_6(x):
+    """Item 6 runs 10 s and never checks the stop flag; the others return at once."""
+    if x == 6:
+        time.sleep(10)
+    return x

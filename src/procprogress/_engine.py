@@ -194,8 +194,8 @@ class Engine:
 
     def woken(self) -> None:
         """The manager's: it read the wake-up pipe."""
+        drain(self._wake_r)  # first: a wake() after the drain writes again
         self._wake_pending = False
-        drain(self._wake_r)
 
     def command(self, action: Callable[[], None]) -> None:
         """Have the manager thread run ``action`` (soon, in order)."""
@@ -249,6 +249,13 @@ class Engine:
         """Raise the stop flag: nothing more starts; running tasks get ``grace``."""
         self.progress.request_stop(reason)
         self.set_state(State.CANCELLED, Cancelled(reason))
+
+    def request_stop(self, reason: str | None) -> None:
+        """``cancel`` from a signal handler: raise the stop flag and wake the manager,
+        which moves the state. Takes no lock (the handler may have interrupted a
+        thread holding one)."""
+        self.progress.request_stop(reason)
+        self.wake()
 
     def close(self) -> None:
         """Take no new work; the workers exit once what was taken is done."""
@@ -334,7 +341,7 @@ def cancel_all(reason: str | None = None) -> int:
     cancelled = 0
     for engine in list(_live_engines):
         if engine.takes_work() and not engine.progress.stop_requested:
-            engine.cancel(reason)
+            engine.request_stop(reason)
             cancelled += 1
     for monitor in list(_live_monitors):
         if not monitor.progress.stop_requested:

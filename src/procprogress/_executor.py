@@ -258,7 +258,7 @@ class ProgressExecutor(concurrent.futures.Executor):
     def _on_sigint(self) -> None:
         self._interrupts += 1
         if self._interrupts == 1:
-            self.cancel("interrupted (Ctrl-C)")
+            self._engine.request_stop("interrupted (Ctrl-C)")
 
     def _interrupted(self, interrupt: BaseException) -> None:
         """Ctrl-C left the ``with`` block: wait up to ``grace`` for the running calls (a

@@ -47,7 +47,7 @@ def wait(
     def on_sigint() -> None:
         nonlocal interrupts
         interrupts += 1
-        pool.cancel("interrupted (Ctrl-C)")
+        engine.request_stop("interrupted (Ctrl-C)")
 
     deadline = None if timeout is None else time.monotonic() + timeout
     with handling_sigint(on_sigint):
