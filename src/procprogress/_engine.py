@@ -329,9 +329,12 @@ def cancel_all(reason: str | None = None) -> int:
     ``ProgressExecutor``, ``progress_map``/``progress_imap`` and started ``Monitor``.
 
     For a run in a thread other than the main one, which Ctrl-C does not reach:
-    catch ``KeyboardInterrupt`` in the main thread, call this, then join the
-    thread; the run raises :class:`procprogress.Cancelled` there as after its
-    own ``cancel()``. Safe from any thread and from a signal handler.
+    catch ``KeyboardInterrupt`` in the main thread, call this, then wait for the
+    thread (on an event it sets: on Python 3.11 a Ctrl-C that interrupts
+    ``Thread.join()`` can leave the thread marked as ended, CPython gh-90882);
+    the run raises :class:`procprogress.Cancelled` there as after its own
+    ``cancel()``. Safe from any thread and from a signal handler (it takes only
+    reentrant locks).
 
     Returns:
         How many runs it cancelled (those already stopped are not counted).
