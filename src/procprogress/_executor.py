@@ -294,6 +294,8 @@ class ProgressExecutor(concurrent.futures.Executor):
             raise error.with_results({})
         if isinstance(error, Cancelled):
             raise Cancelled(error.reason)
+        if engine.progress.stop_requested:  # raised, the manager not yet told (a signal)
+            raise Cancelled(engine.progress.stop_reason)
         if engine.state is not State.RUNNING:
             raise RuntimeError("cannot schedule new futures after shutdown")
 
