@@ -112,9 +112,7 @@ class Bar:
         if self.finished or self.error is not None:
             return
         try:
-            if self._bar is None and total is not None:
-                self.total = total  # made with it: no first frame without a total
-            bar = self._made()
+            bar = self._made(total)
             if total is not None and total != self.total:
                 self.total = bar.total = total
                 tell_rich_total(bar)
@@ -135,9 +133,7 @@ class Bar:
         if self.error is not None:
             return
         try:
-            if self._bar is None and total is not None:
-                self.total = total
-            bar = self._made()
+            bar = self._made(total)
             if total is not None and total != self.total:
                 self.total = bar.total = total
                 tell_rich_total(bar)
@@ -148,8 +144,12 @@ class Bar:
         except Exception as exc:
             self.fail(exc)
 
-    def _made(self) -> tqdm[Any]:
+    def _made(self, total: int | None = None) -> tqdm[Any]:
+        """The tqdm bar, made on first use with ``total`` when known (no first frame
+        without a total)."""
         if self._bar is None:
+            if total is not None:
+                self.total = total
             self._bar = self._class(total=self.total, **{**BAR_DEFAULTS, **self._keywords})
         return self._bar
 

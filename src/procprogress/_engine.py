@@ -55,7 +55,7 @@ from typing import Any, Callable, Protocol
 from ._calls import Call, ErrorFor
 from ._checks import Count
 from ._compat import start_forkserver
-from ._errors import Cancelled
+from ._errors import Cancelled, WorkerLost
 from ._manager import KILL_PATIENCE, Manager, drain
 from ._poller import Snapshot, _live_monitors, make_snapshot
 from ._public import public
@@ -174,6 +174,16 @@ class Engine:
     def takes_work(self) -> bool:
         """Whether the engine runs the work it has (it may take no new work)."""
         return self.state in WORKING
+
+    def stopped_error(self) -> BaseException | None:
+        """Why a face refuses new work now: a dead worker, or the stop flag (raised
+        perhaps by a signal handler, the manager not yet told); ``None`` if neither."""
+        error = self.error
+        if isinstance(error, WorkerLost):
+            return error.with_results({})
+        if isinstance(error, Cancelled) or self.progress.stop_requested:
+            return Cancelled(self.progress.stop_reason)
+        return None
 
     def refusal(self) -> BaseException | None:
         """What work that reaches the manager now fails with, if it cannot run."""

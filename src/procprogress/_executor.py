@@ -26,7 +26,7 @@ from ._checks import (
     length_of,
 )
 from ._engine import Engine
-from ._errors import Cancelled, WorkerLost
+from ._errors import Cancelled
 from ._feed import Feeder
 from ._options import checked_options
 from ._poller import Snapshot
@@ -289,13 +289,9 @@ class ProgressExecutor(concurrent.futures.Executor):
                 "cannot submit to a ProgressExecutor from its own callback: callbacks run "
                 "on the executor's manager thread; hand the work to another thread"
             )
-        error = engine.error
-        if isinstance(error, WorkerLost):
-            raise error.with_results({})
-        if isinstance(error, Cancelled):
-            raise Cancelled(error.reason)
-        if engine.progress.stop_requested:  # raised, the manager not yet told (a signal)
-            raise Cancelled(engine.progress.stop_reason)
+        error = engine.stopped_error()
+        if error is not None:
+            raise error
         if engine.state is not State.RUNNING:
             raise RuntimeError("cannot schedule new futures after shutdown")
 

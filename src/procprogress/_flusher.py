@@ -23,7 +23,7 @@ import signal
 import threading
 
 from . import _signals
-from ._shared import COUNT_LIMIT, SharedProgress
+from ._shared import COUNT_LIMIT, SharedProgress, pid_alive
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
 if TYPE_CHECKING:
@@ -309,6 +309,8 @@ class Installed:
         if not self.sigterm_wakeups or _signals.stop_handling_sigterm(self.wake_w):
             os.close(self.wake_r)
             os.close(self.wake_w)
+        if self.owner is not None:
+            self.owner.close()
 
     def _on_sigterm(self) -> None:
         """SIGTERM (a pool's terminate()): hand in the last counts, then die of it."""
@@ -386,13 +388,12 @@ class _ProcessWatch:
             except OSError:  # gone already, or no pidfd here: probe instead
                 self.fd = None
 
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
     def gone(self, ready: list[int]) -> bool:
         if self.fd is not None:
             return self.fd in ready
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # it exists, owned by someone else
-            return False
-        return False
+        return not pid_alive(self.pid)

@@ -47,7 +47,6 @@ class Options:
     grace: float
     interval: float
     bars: type[tqdm[Any]]
-    tqdm_kwargs: dict[str, Any]
 
     def engine_options(self) -> dict[str, Any]:
         """The keywords of ``Engine`` that these options fill."""
@@ -110,5 +109,4 @@ def checked_options(
         grace=check_grace(grace),
         interval=check_interval(interval),
         bars=bars,
-        tqdm_kwargs=tqdm_kwargs,
     )

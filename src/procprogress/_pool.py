@@ -22,7 +22,6 @@ from ._checks import (
     length_of,
 )
 from ._engine import Engine, end_dropped
-from ._errors import Cancelled, WorkerLost
 from ._feed import Feeder
 from ._options import checked_options
 from ._poller import Snapshot
@@ -374,11 +373,9 @@ class ProgressPool:
 
     def _check_usable(self) -> None:
         engine = self._engine
-        error = engine.error
-        if isinstance(error, WorkerLost):
-            raise error.with_results({})
-        if isinstance(error, Cancelled) or engine.progress.stop_requested:
-            raise Cancelled(engine.progress.stop_reason)
+        error = engine.stopped_error()
+        if error is not None:
+            raise error
         if engine.state is not State.RUNNING:
             raise ValueError(
                 "this ProgressPool is closed: it takes no work after close(), terminate() "
