@@ -188,7 +188,9 @@ def test_quick_run_reports_every_section_and_row() -> None:
     ):
         assert name in ratios, f"no ratio row {name!r}"
         _ratio(ratios[name][0], f"ratio {name}, gross")
-        _ratio(ratios[name][2], f"ratio {name}, net")
+        net = ratios[name][2]
+        if net != "—":  # undefined when, in a short noisy run, a net cost came out <= 0
+            _ratio(net, f"ratio {name}, net")
     against = _table(output, "2. Worker-side costs against procprogress 0.1 (does not regress)")
     for name, then in (("procprogress.advance()", "42.3"), ("procprogress.should_stop()", "37.4")):
         assert name in against, f"no 0.1 row {name!r}"
