@@ -320,3 +320,10 @@ def linger_at_6(x):
     if x == 6:
         time.sleep(10)
     return x
+
+
+def advance_once_after(x, delay=0.01):
+    """Sleep ``delay``, count one unit with advance(), return x squared."""
+    time.sleep(delay)
+    pp.advance()
+    return x * x

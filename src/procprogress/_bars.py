@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from tqdm import tqdm
 
     from ._calls import Call
+    from ._display import Display, Displays
     from ._engine import Engine
 
 #: The poll already paces the bar (one update per ``interval``): let tqdm draw each.
@@ -199,21 +200,21 @@ def warn_display_error(error: BaseException | None, stacklevel: int = 3) -> None
 class CallBars:
     """A pool's bars: one per call; ``apply`` calls made one after another share one."""
 
-    def __init__(self, bars: type[tqdm[Any]], keywords: dict[str, Any], total: int | None):
-        self._bars = bars
+    def __init__(self, displays: Displays, keywords: dict[str, Any], total: int | None):
+        self._displays = displays
         self._keywords = keywords
         self._total = total
-        self._open: dict[Call, Bar] = {}
+        self._open: dict[Call, Display] = {}
         self._applies: dict[Call, None] = {}  # the apply calls of the shared bar
-        self._apply_bar: Bar | None = None
+        self._apply_bar: Display | None = None
         self._apply_done = 0  # apply calls of the shared bar that ended
         self._apply_units = 0  # ... and their units
         self._totals: list[int | None] = []
         self._error: BaseException | None = None
 
-    def _new_bar(self, call: Call, total: int | None) -> Bar:
+    def _new_bar(self, call: Call, total: int | None) -> Display:
         keywords = self._keywords if call.desc is None else {**self._keywords, "desc": call.desc}
-        return Bar(self._bars, keywords, total)
+        return self._displays.new(keywords, total)
 
     def started(self, call: Call) -> None:
         self._totals.append(call.total)
@@ -266,7 +267,7 @@ class CallBars:
     def close(self, engine: Engine) -> None:
         pass  # every bar closes with its call
 
-    def _keep_error(self, bar: Bar) -> None:
+    def _keep_error(self, bar: Display) -> None:
         if bar.error is not None and self._error is None:
             self._error = bar.error
 
@@ -284,7 +285,7 @@ class CallBars:
 class ExecutorBar:
     """The executor's one bar: drawn once there is work, closed at the end."""
 
-    def __init__(self, bar: Bar, total: int | None) -> None:
+    def __init__(self, bar: Display, total: int | None) -> None:
         self._bar = bar
         self._fixed = total
         self._calls_total = 0

@@ -110,6 +110,8 @@ class Engine:
         self.submissions = Submissions(next(self.call_ids), self.task_ids, self.count_items)
         #: What the exit hook does with an engine still open: the face chooses.
         self.exit_policy: Callable[[], None] = self.terminate
+        #: Called on the manager thread after every tick and once at the end (on_update).
+        self.on_poll: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -308,7 +310,12 @@ class Engine:
         """The count so far against ``total`` (the face's), with rate, ETA, stop state."""
         progress = self.progress
         elapsed = time.monotonic() - self.started
-        return make_snapshot(progress.count, total, elapsed, progress.stop_requested)
+        error = self.error
+        lost = (error.pid,) if isinstance(error, WorkerLost) and error.pid is not None else ()
+        workers = tuple(self._crew.workers)
+        return make_snapshot(
+            progress.count, total, elapsed, progress.stop_requested, workers, lost
+        )
 
     def live_workers(self) -> list[int]:
         return list(self._crew.workers)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._bars import Bar, ExecutorBar, warn_display_error
+from ._bars import ExecutorBar, warn_display_error
 from ._calls import Call
 from ._checks import (
     check_chunksize,
@@ -33,6 +33,7 @@ from ._poller import Snapshot
 from ._public import public
 from ._signals import handling_sigint
 from ._state import State
+from ._updates import Updates
 from ._wire import MAP, STAR
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ class ProgressExecutor(concurrent.futures.Executor):
         grace: seconds that running calls get to return after a stop, before
             the workers are terminated.
         interval: seconds between bar updates.
+        display, log_every, on_update: where progress goes and who hears of it,
+            as for :class:`procprogress.Monitor`.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bar.
 
@@ -110,6 +113,9 @@ class ProgressExecutor(concurrent.futures.Executor):
         max_tasks_per_child: int | None = None,
         grace: float = 5.0,
         interval: float = 0.1,
+        display: str = "auto",
+        log_every: float = 10.0,
+        on_update: Callable[[Snapshot], object] | None = None,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -117,14 +123,19 @@ class ProgressExecutor(concurrent.futures.Executor):
             processes=max_workers, total=total, count=count, context=mp_context,
             initializer=initializer, initargs=initargs, max_tasks=max_tasks_per_child,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
+            display=display, log_every=log_every, on_update=on_update,
             names={"processes": "max_workers", "max_tasks": "max_tasks_per_child",
                    "context": "mp_context"},
             executor_rules=True,
         )
         self._grace = options.grace
-        self._display = ExecutorBar(Bar(options.bars, tqdm_kwargs, options.total), options.total)
+        self._display = ExecutorBar(
+            options.displays.new(tqdm_kwargs, options.total), options.total
+        )
         self._engine = Engine(**options.engine_options(), display=self._display, name="executor")
         self._engine.exit_policy = self._engine.finish  # at exit, as the standard library's
+        if options.on_update is not None:
+            self._engine.on_poll = Updates(options.on_update, self.snapshot).poll
         self._interrupts = 0
         self._sigint: Any = None
         self._engine.start()

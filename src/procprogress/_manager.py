@@ -66,6 +66,8 @@ class Manager:
         finally:
             self._end_everything()
             self._call_display(engine.display.close, engine)
+            if engine.on_poll is not None:
+                engine.on_poll()  # the last reading: every count is in
 
     def _step(self) -> None:
         engine = self.engine
@@ -204,6 +206,8 @@ class Manager:
                 self.stop(call, timed_out)
             self._end(call, now)
         self._call_display(self.engine.display.tick, self.engine)
+        if self.engine.on_poll is not None:
+            self.engine.on_poll()
 
     def _end(self, call: Call, now: float | None = None) -> None:
         """If ``call`` has ended: stop what it still runs, close its bar, run its

@@ -25,7 +25,9 @@ from ._checks import (
     check_processes,
     check_total,
 )
+from ._display import LOG_EVERY, Displays, displays_for
 from ._shared import resolve_context
+from ._updates import OnUpdate, check_on_update
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -46,7 +48,8 @@ class Options:
     max_tasks: int | None
     grace: float
     interval: float
-    bars: type[tqdm[Any]]
+    displays: Displays
+    on_update: OnUpdate
 
     def engine_options(self) -> dict[str, Any]:
         """The keywords of ``Engine`` that these options fill."""
@@ -75,6 +78,9 @@ def checked_options(
     interval: float,
     tqdm_class: type[tqdm[Any]] | None,
     tqdm_kwargs: dict[str, Any],
+    display: str = "auto",
+    log_every: float = LOG_EVERY,
+    on_update: object = None,
     names: dict[str, str] | None = None,
     executor_rules: bool = False,
 ) -> Options:
@@ -96,8 +102,8 @@ def checked_options(
             f"method; supply a different {names.get('context', 'context')}"
         )
     check_initializer(initializer, start_method=resolved.get_start_method())
-    bars = bar_class(tqdm_class)
-    check_bar_keywords(bars, tqdm_kwargs)
+    displays = displays_for(display, log_every, tqdm_class, tqdm_kwargs, bar_class)
+    check_bar_keywords(displays.bars, tqdm_kwargs)
     return Options(
         processes=checked_processes,
         total=checked_total,
@@ -108,5 +114,6 @@ def checked_options(
         max_tasks=checked_max_tasks,
         grace=check_grace(grace),
         interval=check_interval(interval),
-        bars=bars,
+        displays=displays,
+        on_update=check_on_update(on_update),
     )

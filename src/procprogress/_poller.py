@@ -19,13 +19,14 @@ from collections.abc import Mapping
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._bars import BAR_DEFAULTS, bar_class
+from ._bars import bar_class, check_bar_keywords, warn_display_error
 from ._checks import check_interval, check_total
-from ._compat import tell_rich_total
+from ._display import LOG_EVERY, displays_for
 from ._flusher import FLUSH_PERIOD
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
+from ._updates import Updates, check_on_update
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from tqdm import tqdm
@@ -132,8 +133,12 @@ class Snapshot(NamedTuple):
         rate: units per second so far, or ``None`` before the first unit.
         eta: seconds left at that rate, or ``None`` when it cannot be told.
         stopped: whether the stop flag has been raised.
+        workers: the pids of the live workers (of a Monitor: those that have
+            counted through ``worker_init`` and not ended).
+        lost: the pids of workers that died.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``workers`` and ``lost``.
     """
 
     count: int  # type: ignore[assignment]  # the field shadows tuple.count, on purpose
@@ -142,13 +147,22 @@ class Snapshot(NamedTuple):
     rate: float | None
     eta: float | None
     stopped: bool
+    workers: tuple[int, ...] = ()
+    lost: tuple[int, ...] = ()
 
 
-def make_snapshot(count: int, total: int | None, elapsed: float, stopped: bool) -> Snapshot:
+def make_snapshot(
+    count: int,
+    total: int | None,
+    elapsed: float,
+    stopped: bool,
+    workers: tuple[int, ...] = (),
+    lost: tuple[int, ...] = (),
+) -> Snapshot:
     """A Snapshot, its rate and ETA worked out from the count so far."""
     rate = count / elapsed if elapsed > 0 and count else None
     eta = max(total - count, 0) / rate if rate and total is not None else None
-    return Snapshot(count, total, elapsed, rate, eta, stopped)
+    return Snapshot(count, total, elapsed, rate, eta, stopped, workers, lost)
 
 
 @public
@@ -173,6 +187,16 @@ class Monitor:
         progress: the shared state the workers count into.
         total: the expected count, or ``None`` when unknown.
         interval: seconds between reads of the counter.
+        display: ``"auto"`` (a bar in a terminal, a notebook, or where ``file=``
+            or ``tqdm_class`` points; else plain log lines), ``"bar"``, ``"log"``
+            (lines through the ``procprogress`` logger, or to ``file=``) or
+            ``"none"`` (counting and cancelling go on).
+        log_every: seconds between two log lines; one more at the start, one at
+            the end.
+        on_update: called with a :class:`Snapshot` at every poll, on the
+            polling thread, and once at the end (a Monitor's last, on the thread
+            that closes it); its errors are reported once, as a warning, and
+            never stop the run.
         tqdm_class: the bar class: ``tqdm.tqdm`` by default; ``tqdm.auto.tqdm``,
             ``tqdm.rich.tqdm`` and other subclasses work too.
         **tqdm_kwargs: passed unchanged to the bar (``desc``, ``unit``, ``file``,
@@ -189,6 +213,9 @@ class Monitor:
         total: int | None = None,
         *,
         interval: float = 0.1,
+        display: str = "auto",
+        log_every: float = LOG_EVERY,
+        on_update: Callable[[Snapshot], object] | None = None,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -201,12 +228,13 @@ class Monitor:
         total = check_total(total)
         self._lock = threading.RLock()
         self._start = time.monotonic()
-        self._cancel_shown = ""
         self._closed = False
         self._base = progress.count
-        self._bar: tqdm[Any] = bar_class(tqdm_class)(
-            total=total, **{**BAR_DEFAULTS, **tqdm_kwargs}
-        )
+        displays = displays_for(display, log_every, tqdm_class, tqdm_kwargs, bar_class)
+        check_bar_keywords(displays.bars, tqdm_kwargs)
+        self._bar = displays.new(tqdm_kwargs, total)
+        self._bar.show(0)  # the bar appears when the Monitor is made
+        self._updates = Updates(check_on_update(on_update), self.snapshot)
         self._ticker = self._make_ticker()
         self._started = False
         self._entered = contextlib.ExitStack()
@@ -278,11 +306,10 @@ class Monitor:
             self._wait_for_workers()
         _live_monitors.discard(self)
         with self._lock:
-            try:
-                if self._ticker.error is None:  # else the bar may be what broke
-                    self._refresh(draw=False)
-            finally:
-                self._bar.close()  # draws the last frame (with leave=True), once
+            count, note = self._reading()
+            self._bar.finish(count, note)  # the last frame, once
+        self._updates.poll()
+        warn_display_error(self._bar.error)
         if raise_errors and self._ticker.error is not None:
             raise self._ticker.error
 
@@ -297,21 +324,20 @@ class Monitor:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _refresh(self, *, draw: bool = True) -> None:
-        """Show the count now; with ``draw=False`` only set it (close() draws)."""
+    def _refresh(self) -> None:
+        """Show the count now, and tell ``on_update``."""
         with self._lock:
-            count = self._progress.count - self._base
-            if self._progress.stop_requested:
-                reason = self._progress.stop_reason  # may come just after the flag
-                shown = f"cancelled: {reason}" if reason else "cancelled"
-                if shown != self._cancel_shown:
-                    self._cancel_shown = shown
-                    self._bar.set_postfix_str(shown, refresh=draw and count <= self._bar.n)
-            if count > self._bar.n:
-                if draw:
-                    self._bar.update(count - self._bar.n)
-                else:
-                    self._bar.n = count
+            count, note = self._reading()
+            self._bar.show(count, None, note)
+        self._updates.poll()
+
+    def _reading(self) -> tuple[int, str | None]:
+        """The count since the Monitor was made, and what the bar says after it."""
+        count = self._progress.count - self._base
+        if not self._progress.stop_requested:
+            return count, None
+        reason = self._progress.stop_reason  # may come just after the flag
+        return count, f"cancelled: {reason}" if reason else "cancelled"
 
     def wake(self) -> None:
         """Read the counter now rather than at the next interval."""
@@ -320,9 +346,8 @@ class Monitor:
     def add_total(self, n: int) -> None:
         """Grow the bar's total by ``n`` (a pool does this for each new batch)."""
         with self._lock:
-            self._bar.total = (self._bar.total or 0) + n
-            tell_rich_total(self._bar)
-            self._bar.refresh()
+            count, note = self._reading()
+            self._bar.show(count, (self._bar.total or 0) + n, note)
 
     def cancel(self, reason: str | None = None) -> None:
         """Raise the stop flag in every worker; the bar says it was cancelled.
@@ -334,13 +359,14 @@ class Monitor:
         self.wake()
 
     def snapshot(self) -> Snapshot:
-        """The count, total, elapsed seconds, rate per second, ETA and stop state now."""
+        """The count, total, elapsed seconds, rate per second, ETA, stop state and the
+        live workers now."""
         with self._lock:
             count = self._progress.count - self._base
             total = None if self._bar.total is None else int(self._bar.total)
-        return make_snapshot(
-            count, total, time.monotonic() - self._start, self._progress.stop_requested
-        )
+        workers = tuple(pid for pid in self._progress._worker_pids() if pid_alive(pid))
+        elapsed = time.monotonic() - self._start
+        return make_snapshot(count, total, elapsed, self._progress.stop_requested, workers)
 
     @property
     def progress(self) -> SharedProgress:

@@ -29,6 +29,7 @@ from ._public import public
 from ._results import ProgressIterator, ProgressResult, outcome, wait
 from ._shared import SharedProgress
 from ._state import State
+from ._updates import Updates
 from ._wire import APPLY, MAP, STAR
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class ProgressPool:
         grace: seconds that workers get to return after a stop, before they are
             terminated.
         interval: seconds between bar updates.
+        display, log_every, on_update: where progress goes and who hears of it,
+            as for :class:`procprogress.Monitor`.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bars (``desc``,
             ``unit``, ``file``, ``disable``, ``leave``, ``position``, ...).
@@ -106,6 +109,9 @@ class ProgressPool:
         maxtasksperchild: int | None = None,
         grace: float = 5.0,
         interval: float = 0.1,
+        display: str = "auto",
+        log_every: float = 10.0,
+        on_update: Callable[[Snapshot], object] | None = None,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -113,34 +119,28 @@ class ProgressPool:
             processes=processes, total=total, count=count, context=context,
             initializer=initializer, initargs=initargs, max_tasks=maxtasksperchild,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
+            display=display, log_every=log_every, on_update=on_update,
         )
         self._processes = options.processes
         self._count = options.count
         self._total = options.total
-        self._display = CallBars(options.bars, tqdm_kwargs, self._total)
+        self._display = CallBars(options.displays, tqdm_kwargs, self._total)
         self._iterators: weakref.WeakSet[ProgressIterator] = weakref.WeakSet()
         self._engine = Engine(**options.engine_options(), display=self._display, name="pool")
+        if options.on_update is not None:
+            self._engine.on_poll = Updates(options.on_update, self.snapshot).poll
         self._engine.start()
         self._finalizer = weakref.finalize(self, end_dropped, self._engine, "ProgressPool")
 
     # -- calls -------------------------------------------------------------------------------
 
     def _call(
-        self,
-        fn: Callable[..., Any],
-        mode: int,
-        *,
-        total: int | None = None,
-        desc: str | None = None,
-        timeout: float | None = None,
-        **options: Any,
+        self, fn: Callable[..., Any], mode: int, total: int | None = None, **options: Any
     ) -> Call:
         self._check_usable()
         check_function(fn)
-        if total is not None:
-            total = check_total(total)
-        total = total if total is not None else self._total
-        return self._engine.new_call(fn, mode, total=total, desc=desc, timeout=timeout, **options)
+        total = check_total(total) if total is not None else self._total
+        return self._engine.new_call(fn, mode, total=total, **options)
 
     def _materialized(
         self,

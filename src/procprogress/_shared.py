@@ -207,6 +207,11 @@ class SharedProgress:
             if self._rows_used.value <= row:
                 self._rows_used.value = row + 1
 
+    def _worker_pids(self) -> list[int]:
+        """The pids of the rows in use: workers that count here and have not ended."""
+        table, used = self._table, self._rows_used.value
+        return [pid for pid in (table[row * ROW + PID] for row in range(used)) if pid]
+
     def _claim_row(self, pid: int) -> int | None:
         """Claim a free row for worker ``pid`` of someone else's pool; ``None``: none free."""
         if not self._acquire_claim_lock():
