@@ -231,3 +231,43 @@ def test_the_logger_is_named_procprogress():
         logger.setLevel(logging.NOTSET)
     assert [r.name for r in records] == ["procprogress"] * len(records) and records
     assert records[-1].getMessage().startswith("files: 10/10 (100.0%)")
+
+
+def test_write_puts_a_whole_line_above_a_live_bar():
+    out = io.StringIO()
+    progress = pp.SharedProgress()
+    with pp.Monitor(progress, total=10, interval=0.01, file=out, desc="files"):
+        time.sleep(0.05)
+        pp.write("step", 1, "done", file=out)
+        time.sleep(0.05)
+    pieces = re.split(r"[\r\n]", out.getvalue())
+    assert "step 1 done" in pieces, out.getvalue()  # whole, on its own line
+    assert out.getvalue().index("step 1 done") > out.getvalue().index("files:")
+
+
+def test_advance_in_a_run_that_counts_items_is_reported_once(start_method):
+    with pytest.warns(RuntimeWarning, match='count="manual"') as warned:
+        results = pp.progress_map(helpers.advance_once, range(20), processes=2, chunksize=1,
+                                  context=start_method, file=io.StringIO())
+    assert results == list(range(20))
+    assert len([w for w in warned if "advance()" in str(w.message)]) == 1
+
+
+def test_advance_in_a_manual_run_or_without_it_says_nothing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pp.progress_map(helpers.advance_once, range(20), processes=2, count="manual",
+                               file=io.StringIO()) == list(range(20))
+        with pp.ProgressExecutor(2, file=io.StringIO()) as ex:
+            assert list(ex.map(helpers.square, range(20))) == [x * x for x in range(20)]
+
+
+def test_warnings_made_errors_never_end_the_manager_thread():
+    def fail(snapshot):
+        raise ValueError("down")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as `python -W error` does
+        with pp.ProgressPool(2, file=io.StringIO(), interval=0.01, on_update=fail) as pool:
+            assert pool.map(helpers.advance_once, range(20), chunksize=1) == list(range(20))
+            assert pool.map(helpers.square, range(5)) == [x * x for x in range(5)]

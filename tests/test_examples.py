@@ -58,6 +58,9 @@ FINAL_LINES = {
         r"(?P<completed>\d+)/(?P<total>120) items done"
     ),
     "own_executor.py": r"rows counted by the monitor: 2000; rows handled by the workers: 2000",
+    "logs_and_callbacks.py": (
+        r"150 results; on_update saw 150/150 in \d+ calls, peak rate \d+ items/s"
+    ),
     "progress_executor.py": (
         r"cancelled: kept (?P<kept>\d+) results; \d+ running calls raised Cancelled, "
         r"\d+ queued calls were cancelled; (?P<completed>\d+)/(?P<total>12) calls done"

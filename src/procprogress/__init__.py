@@ -32,6 +32,7 @@ __all__ = [
     "raise_if_stopped",
     "should_stop",
     "worker_init",
+    "write",
 ]
 
 #: public name -> the private module that defines it
@@ -53,10 +54,12 @@ _HOMES = {
     "raise_if_stopped": "_worker",
     "should_stop": "_worker",
     "worker_init": "_worker",
+    "write": "_display",
 }
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._display import write
     from ._engine import cancel_all
     from ._errors import Cancelled, ProcProgressError, WorkerLost
     from ._executor import ProgressExecutor

@@ -19,9 +19,10 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Union
 
 from ._bars import Bar
+from ._public import public
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -220,6 +221,22 @@ class LogLines:
 def _clock(seconds: float) -> str:
     """``0:01:05``: hours, minutes, seconds, as a log reader expects."""
     return str(datetime.timedelta(seconds=int(seconds)))
+
+
+@public
+def write(*values: object, sep: str = " ", end: str = "\n", file: IO[str] | None = None) -> None:
+    """``print()`` for the parent while bars are drawn: the line goes above the bars,
+    whole, instead of into a bar's frame (it is tqdm's ``write``).
+
+    Args:
+        values, sep, end: as for ``print()``.
+        file: where the line goes; ``sys.stdout`` when ``None``.
+
+    .. versionadded:: 0.2
+    """
+    from tqdm import tqdm
+
+    tqdm.write(sep.join(map(str, values)), file=file, end=end)
 
 
 Display = Union[Bar, LogLines, NoDisplay]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import time
+import warnings
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 
 #: Tasks sent ahead to one worker: the one it runs and one to start next.
 DEPTH = 2
+IGNORED_ADVANCES = (
+    "procprogress: advance() was called in a worker, but this run counts finished items "
+    '(count="items", the default), so those units were ignored; pass count="manual" to '
+    "count with advance() instead"
+)
 #: After a death, how long the surviving workers get to report the results their
 #: stopped tasks finished (they answer within milliseconds; this is for a worker
 #: whose main thread holds the GIL in C code).
@@ -50,6 +56,7 @@ class Manager:
         self._break_deadline: float | None = None
         self._kill_at: float | None = None
         self._next_tick = 0.0
+        self._told_ignored = False
 
     def run(self) -> None:
         """The thread's life: until every worker is gone and no more can come."""
@@ -66,6 +73,7 @@ class Manager:
         finally:
             self._end_everything()
             self._call_display(engine.display.close, engine)
+            self._check_ignored_advances()
             if engine.on_poll is not None:
                 engine.on_poll()  # the last reading: every count is in
 
@@ -206,6 +214,7 @@ class Manager:
                 self.stop(call, timed_out)
             self._end(call, now)
         self._call_display(self.engine.display.tick, self.engine)
+        self._check_ignored_advances()
         if self.engine.on_poll is not None:
             self.engine.on_poll()
 
@@ -220,6 +229,16 @@ class Manager:
         self._call_display(self.engine.display.finished, call)
         call.callback_error = call.run_callbacks()
         call.announce()
+
+    def _check_ignored_advances(self) -> None:
+        """Say once that advance() calls were ignored: a bytes bar would otherwise read
+        ``6.00/101M`` with an ETA of years, and no word why."""
+        if not self._told_ignored and self.engine.progress._advances_were_ignored():
+            self._told_ignored = True
+            try:
+                warnings.warn(IGNORED_ADVANCES, RuntimeWarning, stacklevel=2)
+            except Exception:  # -W error makes it an exception: never this thread's end
+                pass
 
     def _call_display(self, hook: Callable[[Any], None], arg: Any) -> None:
         try:

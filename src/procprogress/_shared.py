@@ -92,6 +92,7 @@ class SharedProgress:
         self._table: Any = ctx.RawArray("q", WORKER_SLOTS * ROW)
         self._rows_used: Any = ctx.RawValue("q", 0)  # rows 0..used-1 have ever been taken
         self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes it
+        self._ignored_advances: Any = ctx.RawValue("b", 0)  # set by a worker, once
         # Taken only to claim a row, by workers of a pool of the user's own.
         self._claim_lock: Any = ctx.Lock()
         self._claim_holder: Any = ctx.RawValue("q", 0)
@@ -112,6 +113,7 @@ class SharedProgress:
         "_table",
         "_rows_used",
         "_flush_requests",
+        "_ignored_advances",
         "_claim_lock",
         "_claim_holder",
         "_owner_pid",
@@ -206,6 +208,13 @@ class SharedProgress:
         with self._local_lock:
             if self._rows_used.value <= row:
                 self._rows_used.value = row + 1
+
+    def _note_ignored_advance(self) -> None:
+        """A worker's advance() was ignored: its run counts items (worker side)."""
+        self._ignored_advances.value = 1
+
+    def _advances_were_ignored(self) -> bool:
+        return bool(self._ignored_advances.value)
 
     def _worker_pids(self) -> list[int]:
         """The pids of the rows in use: workers that count here and have not ended."""

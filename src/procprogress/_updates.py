@@ -47,9 +47,12 @@ class Updates:
         except Exception as exc:
             if not self._warned:
                 self._warned = True
-                warnings.warn(
-                    f"procprogress: the on_update callback {_name_of(self._on_update)} raised "
-                    f"{type(exc).__name__}: {exc}; the run goes on (reported once)",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+                try:
+                    warnings.warn(
+                        f"procprogress: the on_update callback {_name_of(self._on_update)} "
+                        f"raised {type(exc).__name__}: {exc}; the run goes on (reported once)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                except Exception:  # -W error makes it an exception: never the poller's end
+                    pass

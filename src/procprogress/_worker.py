@@ -113,7 +113,20 @@ def _advance_many(n: Any) -> None:
             "(kilobytes rather than bytes, say)"
         )
     if n and _count_one is not _DISCARD:  # nobody would drain them otherwise
-        _steps.append(n)
+        if _count_one is _ignored:
+            _ignored(None)
+        else:
+            _steps.append(n)
+
+
+def _ignored(_: object) -> None:
+    """advance() in a run that counts items: tell the parent, once; then ignore it at
+    the cost of a discard."""
+    global _count_one
+    _count_one = _DISCARD
+    state = installed()
+    if state is not None:
+        state.progress._note_ignored_advance()
 
 
 def _saw_stop() -> bool:
@@ -188,7 +201,7 @@ def install(
     uninstall()
     _ticks.clear()
     _steps.clear()
-    _count_one = _ticks.append if count_advances else _DISCARD
+    _count_one = _ticks.append if count_advances else _ignored
     state = Installed(
         progress,
         row=row,
