@@ -16,6 +16,9 @@ import time
 from time import perf_counter, perf_counter_ns
 from typing import Any
 
+#: The stage that the worker-cost pool declares, and the operation that counts into it.
+STAGE = "parse"
+STAGE_ADVANCE = 'procprogress.advance(stage="parse")'
 #: The item that kills its worker or raises, in the latency section.
 FAIL_AT = 3
 
@@ -84,6 +87,13 @@ def _loop_call(rng: range, fn: Any) -> int:
     return perf_counter_ns() - t0
 
 
+def _loop_call_stage(rng: range, fn: Any) -> int:
+    t0 = perf_counter_ns()
+    for _i in rng:
+        fn(stage=STAGE)
+    return perf_counter_ns() - t0
+
+
 def _loop_unlocked(rng: range, raw: Any) -> int:
     """``raw`` is the ``c_int`` inside the ``Value`` (``v.get_obj()``, what a
     ``RawValue`` is): its ``.value`` takes no lock, unlike the ``Value``'s own."""
@@ -110,6 +120,7 @@ COST_OPS = (
     "empty function call",
     "procprogress.advance()",
     "procprogress.should_stop()",
+    STAGE_ADVANCE,
     UNLOCKED,
     "textbook: with v.get_lock(): v.value += 1",
 )
@@ -132,6 +143,7 @@ def measure_costs(args: tuple[int, int, bool]) -> dict[str, float]:
         "empty function call": (_loop_call, empty),
         "procprogress.advance()": (_loop_call, procprogress.advance),
         "procprogress.should_stop()": (_loop_call, procprogress.should_stop),
+        STAGE_ADVANCE: (_loop_call_stage, procprogress.advance),
         UNLOCKED: (_loop_unlocked, _value.get_obj()),
         "textbook: with v.get_lock(): v.value += 1": (_loop_locked, _value),
     }

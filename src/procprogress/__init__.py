@@ -44,7 +44,7 @@ _HOMES = {
     "progress_imap": "_map",
     "progress_map": "_map",
     "Monitor": "_poller",
-    "Snapshot": "_poller",
+    "Snapshot": "_snapshot",
     "ProgressExecutor": "_executor",
     "ProgressIterator": "_results",
     "ProgressPool": "_pool",
@@ -64,10 +64,11 @@ if TYPE_CHECKING:
     from ._errors import Cancelled, ProcProgressError, WorkerLost
     from ._executor import ProgressExecutor
     from ._map import progress_imap, progress_map
-    from ._poller import Monitor, Snapshot
+    from ._poller import Monitor
     from ._pool import ProgressPool
     from ._results import ProgressIterator, ProgressResult
     from ._shared import SharedProgress
+    from ._snapshot import Snapshot
     from ._worker import advance, raise_if_stopped, should_stop, worker_init
 else:
 

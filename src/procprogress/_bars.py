@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from tqdm import tqdm
 
     from ._calls import Call
-    from ._display import Display, Displays
+    from ._display import Display, Displays, StageBars
     from ._engine import Engine
 
 #: The poll already paces the bar (one update per ``interval``): let tqdm draw each.
@@ -200,10 +200,17 @@ def warn_display_error(error: BaseException | None, stacklevel: int = 3) -> None
 class CallBars:
     """A pool's bars: one per call; ``apply`` calls made one after another share one."""
 
-    def __init__(self, displays: Displays, keywords: dict[str, Any], total: int | None):
+    def __init__(
+        self,
+        displays: Displays,
+        keywords: dict[str, Any],
+        total: int | None,
+        stages: StageBars | None = None,
+    ):
         self._displays = displays
         self._keywords = keywords
         self._total = total
+        self._stages = stages  # the pool's stage bars, from its first call to its end
         self._open: dict[Call, Display] = {}
         self._applies: dict[Call, None] = {}  # the apply calls of the shared bar
         self._apply_bar: Display | None = None
@@ -211,6 +218,7 @@ class CallBars:
         self._apply_units = 0  # ... and their units
         self._totals: list[int | None] = []
         self._error: BaseException | None = None
+        self._any_started = False
 
     def _new_bar(self, call: Call, total: int | None) -> Display:
         keywords = self._keywords if call.desc is None else {**self._keywords, "desc": call.desc}
@@ -218,6 +226,7 @@ class CallBars:
 
     def started(self, call: Call) -> None:
         self._totals.append(call.total)
+        self._any_started = True
         if call.total == 0:
             return  # an empty call: nothing to show
         if not call.single:
@@ -247,6 +256,8 @@ class CallBars:
             bar.show(call.live_units())
         if self._applies:
             self._show_applies()
+        if self._stages is not None and self._any_started:
+            self._stages.show(engine.progress.stage_counts, engine_note(engine), now=True)
 
     def finished(self, call: Call) -> None:
         bar = self._open.pop(call, None)
@@ -265,7 +276,11 @@ class CallBars:
                 self._apply_bar = None
 
     def close(self, engine: Engine) -> None:
-        pass  # every bar closes with its call
+        # Every call's bar closed with its call; the stage bars close with the pool.
+        if self._stages is not None:
+            self._stages.finish(engine.progress.stage_counts, engine_note(engine))
+            if self._stages.error is not None and self._error is None:
+                self._error = self._stages.error
 
     def _keep_error(self, bar: Display) -> None:
         if bar.error is not None and self._error is None:
@@ -285,8 +300,9 @@ class CallBars:
 class ExecutorBar:
     """The executor's one bar: drawn once there is work, closed at the end."""
 
-    def __init__(self, bar: Display, total: int | None) -> None:
+    def __init__(self, bar: Display, total: int | None, stages: StageBars | None = None) -> None:
         self._bar = bar
+        self._stages = stages
         self._fixed = total
         self._calls_total = 0
         self._unknown = False
@@ -294,7 +310,7 @@ class ExecutorBar:
 
     @property
     def error(self) -> BaseException | None:
-        return self._bar.error
+        return self._bar.error or (self._stages.error if self._stages is not None else None)
 
     def total(self, engine: Engine) -> int | None:
         if self._fixed is not None:
@@ -317,6 +333,8 @@ class ExecutorBar:
             count = self._count(engine)
             if count is not None:
                 self._bar.show(count, self.total(engine), self._note(engine))
+            if self._stages is not None:
+                self._stages.show(engine.progress.stage_counts, self._note(engine), now=True)
 
     def finished(self, call: Call) -> None:
         pass
@@ -326,6 +344,8 @@ class ExecutorBar:
             count = self._count(engine)
             if count is not None:
                 self._bar.finish(count, self._note(engine), self.total(engine))
+        if self._stages is not None:
+            self._stages.finish(engine.progress.stage_counts, self._note(engine))
 
     def _count(self, engine: Engine) -> int | None:
         try:
@@ -335,4 +355,9 @@ class ExecutorBar:
             return None
 
     def _note(self, engine: Engine) -> str | None:
-        return note_for(engine.error) if engine.state in (State.CANCELLED, State.BROKEN) else None
+        return engine_note(engine)
+
+
+def engine_note(engine: Engine) -> str | None:
+    """What the bars of a cancelled or broken engine say after their counts."""
+    return note_for(engine.error) if engine.state in (State.CANCELLED, State.BROKEN) else None

@@ -174,7 +174,7 @@ class LogLines:
         self._ended = (count, self.total, note)
         self._last_at, self._last_count, self._note = now, count, note
         elapsed = now - self._started if self._started is not None else 0.0
-        rate = count / elapsed if elapsed > 0 else None
+        rate = count / elapsed if elapsed >= 1 else None  # over less, a rate is noise
         self._write(self._line(count, rate=rate, note=note, elapsed=elapsed))
 
     def fail(self, exc: BaseException) -> None:
@@ -221,6 +221,40 @@ class LogLines:
 def _clock(seconds: float) -> str:
     """``0:01:05``: hours, minutes, seconds, as a log reader expects."""
     return str(datetime.timedelta(seconds=int(seconds)))
+
+
+class StageBars:
+    """One display per stage, labelled with the stage's name, below a face's own."""
+
+    def __init__(
+        self,
+        displays: Displays,
+        keywords: dict[str, Any],
+        totals: dict[str, int | None],
+    ) -> None:
+        shared = {k: v for k, v in keywords.items() if k not in ("desc", "position")}
+        self._names = tuple(totals)
+        self._displays = [displays.new({**shared, "desc": name}, totals[name]) for name in totals]
+        self._open = False
+
+    def show(self, counts: dict[str, int], note: str | None = None, *, now: bool = False) -> None:
+        """Show the counts: from the first that moves on (or at once, with ``now``)."""
+        if not (self._open or now or any(counts.values())):
+            return
+        opening, self._open = not self._open, True
+        for name, display in zip(self._names, self._displays):
+            # Opened at 0, so that the first rate a bar shows is not a count over ~0 s.
+            display.show(0 if opening else counts.get(name, 0), None, note)
+
+    def finish(self, counts: dict[str, int], note: str | None = None) -> None:
+        """Each stage's exact final count, once (nothing, if none was ever shown)."""
+        if self._open or any(counts.values()):
+            for name, display in zip(self._names, self._displays):
+                display.finish(counts.get(name, 0), note)
+
+    @property
+    def error(self) -> BaseException | None:
+        return next((d.error for d in self._displays if d.error is not None), None)
 
 
 @public

@@ -57,10 +57,11 @@ from ._checks import Count
 from ._compat import start_forkserver
 from ._errors import Cancelled, WorkerLost
 from ._manager import KILL_PATIENCE, Manager, drain
-from ._poller import Snapshot, _live_monitors, make_snapshot
+from ._poller import _live_monitors
 from ._public import public
 from ._shared import SharedProgress
 from ._signals import deferring_sigint
+from ._snapshot import Snapshot, make_snapshot
 from ._state import MOVES, WORKING, State
 from ._submissions import Submissions
 from ._tasks import CALL_SLOTS, worker_main
@@ -92,6 +93,7 @@ class Engine:
         interval: float,
         display: Display,
         name: str,
+        stages: tuple[str, ...] = (),
     ) -> None:
         self.name = name  # "pool" or "executor": for messages
         self.processes = processes
@@ -100,7 +102,7 @@ class Engine:
         self.grace = grace
         self.interval = interval
         self.display = display
-        self.progress = SharedProgress(context=context)
+        self.progress = SharedProgress(context=context, stages=stages)
         self.call_stops = context.RawArray("q", CALL_SLOTS)  # only the manager writes it
         self.state = State.RUNNING
         self.error: BaseException | None = None  # why it stopped taking work
@@ -314,7 +316,8 @@ class Engine:
         lost = (error.pid,) if isinstance(error, WorkerLost) and error.pid is not None else ()
         workers = tuple(self._crew.workers)
         return make_snapshot(
-            progress.count, total, elapsed, progress.stop_requested, workers, lost
+            progress.count, total, elapsed, progress.stop_requested, workers, lost,
+            progress.stage_counts,
         )
 
     def live_workers(self) -> list[int]:

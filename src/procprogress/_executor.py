@@ -13,7 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import pickle
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -29,9 +29,9 @@ from ._engine import Engine
 from ._errors import Cancelled
 from ._feed import Feeder
 from ._options import checked_options
-from ._poller import Snapshot
 from ._public import public
 from ._signals import handling_sigint
+from ._snapshot import Snapshot
 from ._state import State
 from ._updates import Updates
 from ._wire import MAP, STAR
@@ -95,6 +95,9 @@ class ProgressExecutor(concurrent.futures.Executor):
         interval: seconds between bar updates.
         display, log_every, on_update: where progress goes and who hears of it,
             as for :class:`procprogress.Monitor`.
+        stages: names of counts beside the main one, for ``advance(n,
+            stage=name)`` (or a dict of each name to its total): one more bar
+            per stage.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bar.
 
@@ -116,6 +119,7 @@ class ProgressExecutor(concurrent.futures.Executor):
         display: str = "auto",
         log_every: float = 10.0,
         on_update: Callable[[Snapshot], object] | None = None,
+        stages: Iterable[str] | Mapping[str, int | None] = (),
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -123,14 +127,16 @@ class ProgressExecutor(concurrent.futures.Executor):
             processes=max_workers, total=total, count=count, context=mp_context,
             initializer=initializer, initargs=initargs, max_tasks=max_tasks_per_child,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
-            display=display, log_every=log_every, on_update=on_update,
+            display=display, log_every=log_every, on_update=on_update, stages=stages,
             names={"processes": "max_workers", "max_tasks": "max_tasks_per_child",
                    "context": "mp_context"},
             executor_rules=True,
         )
         self._grace = options.grace
         self._display = ExecutorBar(
-            options.displays.new(tqdm_kwargs, options.total), options.total
+            options.displays.new(tqdm_kwargs, options.total),
+            options.total,
+            options.stage_bars(tqdm_kwargs),
         )
         self._engine = Engine(**options.engine_options(), display=self._display, name="executor")
         self._engine.exit_policy = self._engine.finish  # at exit, as the standard library's

@@ -3,12 +3,12 @@
 The flusher wakes every ``FLUSH_PERIOD`` seconds, or at once when the parent
 rings the worker's doorbell, and
 
-- moves the counts made in this process into the worker's row of shared memory,
-  so the parent's bar is never more than one poll behind;
-- watches the stop flags: when the pool, or the call of the task that is
-  running, is stopped, it cuts the task's item list short (the task's loop
-  runs in C, with no per-item check) and hands the parent the results the
-  task has finished so far, even while the running item goes on for seconds;
+- moves this process's counts (and stage counts) into the worker's row of shared
+  memory, so the parent's bar is never more than one poll behind;
+- watches the stop flags: when the pool, or the running task's call, is stopped,
+  it cuts the task's item list short (its loop runs in C, with no per-item
+  check) and hands the parent the results finished so far, even while the
+  running item goes on for seconds;
 - ends the worker when its parent is gone, so no worker outlives its program.
 """
 
@@ -23,7 +23,8 @@ import signal
 import threading
 
 from . import _signals
-from ._shared import COUNT_LIMIT, SharedProgress, pid_alive
+from ._shared import COUNT_LIMIT, SharedProgress
+from ._watch import ProcessWatch
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class Installed:
         # Under forkserver a user's pool's worker is the fork server's child, which
         # outlives the program: watch the program that made the shared state instead.
         self.owner = (
-            _ProcessWatch(progress._owner_pid)
+            ProcessWatch(progress._owner_pid)
             if self.watch_parent and report is None and self.parent_pid != progress._owner_pid
             else None
         )
@@ -147,6 +148,7 @@ class Installed:
             progress._adopt_row(row, self.pid)
             self.row = row
         self.units = 0 if self.row is None else progress._row_units(self.row)
+        self.stages = progress._local_stages(self.row)  # None: no stages declared
         self.stopping = threading.Event()
         self.wake_r, self.wake_w = os.pipe()  # wakes the flusher: uninstall, signals
         os.set_blocking(self.wake_w, False)
@@ -190,6 +192,8 @@ class Installed:
 
     def _write_counts(self, delta: int, task: RunningTask | None) -> None:
         """This worker's counts into its row of the shared table (no lock is taken)."""
+        if self.stages is not None:
+            self.stages.flush(self.progress, self.row)
         if self.row is None:  # the table is full: count on the shared counter instead
             if delta and not self.progress._add_unrowed(delta):
                 self._keep_count(delta)  # its lock stayed taken: keep them for later
@@ -372,28 +376,3 @@ def _write_nowait(fd: int, data: bytes) -> None:
         os.write(fd, data)
     except OSError:  # full (the reader is far behind already) or closed
         pass
-
-
-class _ProcessWatch:
-    """Whether a process that is not our parent has exited: a pidfd where the system
-    has one (Linux 5.3+), else a signal-0 probe at every flush."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.fd: int | None = None
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is not None:
-            try:
-                self.fd = pidfd_open(pid)
-            except OSError:  # gone already, or no pidfd here: probe instead
-                self.fd = None
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    def gone(self, ready: list[int]) -> bool:
-        if self.fd is not None:
-            return self.fd in ready
-        return not pid_alive(self.pid)

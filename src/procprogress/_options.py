@@ -25,8 +25,9 @@ from ._checks import (
     check_processes,
     check_total,
 )
-from ._display import LOG_EVERY, Displays, displays_for
+from ._display import LOG_EVERY, Displays, StageBars, displays_for
 from ._shared import resolve_context
+from ._stages import stages_and_totals
 from ._updates import OnUpdate, check_on_update
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class Options:
     interval: float
     displays: Displays
     on_update: OnUpdate
+    stages: tuple[str, ...]
+    stage_totals: dict[str, int | None]
 
     def engine_options(self) -> dict[str, Any]:
         """The keywords of ``Engine`` that these options fill."""
@@ -62,7 +65,12 @@ class Options:
             "count": self.count,
             "grace": self.grace,
             "interval": self.interval,
+            "stages": self.stages,
         }
+
+    def stage_bars(self, tqdm_kwargs: dict[str, Any]) -> StageBars | None:
+        """The face's stage bars, if it has stages."""
+        return StageBars(self.displays, tqdm_kwargs, self.stage_totals) if self.stages else None
 
 
 def checked_options(
@@ -81,6 +89,7 @@ def checked_options(
     display: str = "auto",
     log_every: float = LOG_EVERY,
     on_update: object = None,
+    stages: object = (),
     names: dict[str, str] | None = None,
     executor_rules: bool = False,
 ) -> Options:
@@ -102,6 +111,7 @@ def checked_options(
             f"method; supply a different {names.get('context', 'context')}"
         )
     check_initializer(initializer, start_method=resolved.get_start_method())
+    stage_names, stage_totals = stages_and_totals(stages)
     displays = displays_for(display, log_every, tqdm_class, tqdm_kwargs, bar_class)
     check_bar_keywords(displays.bars, tqdm_kwargs)
     return Options(
@@ -116,4 +126,6 @@ def checked_options(
         interval=check_interval(interval),
         displays=displays,
         on_update=check_on_update(on_update),
+        stages=stage_names,
+        stage_totals=stage_totals,
     )

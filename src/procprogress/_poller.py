@@ -17,15 +17,17 @@ import time
 import weakref
 from collections.abc import Mapping
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._bars import bar_class, check_bar_keywords, warn_display_error
 from ._checks import check_interval, check_total
-from ._display import LOG_EVERY, displays_for
+from ._display import LOG_EVERY, NoDisplay, StageBars, displays_for
 from ._flusher import FLUSH_PERIOD
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
+from ._snapshot import Snapshot, make_snapshot
+from ._stages import check_stage_totals
 from ._updates import Updates, check_on_update
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
@@ -123,49 +125,6 @@ class Ticker:
 
 
 @public
-class Snapshot(NamedTuple):
-    """A Monitor's reading at one moment.
-
-    Attributes:
-        count: progress counted so far.
-        total: the expected count, or ``None`` when unknown.
-        elapsed: seconds since the Monitor was created.
-        rate: units per second so far, or ``None`` before the first unit.
-        eta: seconds left at that rate, or ``None`` when it cannot be told.
-        stopped: whether the stop flag has been raised.
-        workers: the pids of the live workers (of a Monitor: those that have
-            counted through ``worker_init`` and not ended).
-        lost: the pids of workers that died.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.2 ``workers`` and ``lost``.
-    """
-
-    count: int  # type: ignore[assignment]  # the field shadows tuple.count, on purpose
-    total: int | None
-    elapsed: float
-    rate: float | None
-    eta: float | None
-    stopped: bool
-    workers: tuple[int, ...] = ()
-    lost: tuple[int, ...] = ()
-
-
-def make_snapshot(
-    count: int,
-    total: int | None,
-    elapsed: float,
-    stopped: bool,
-    workers: tuple[int, ...] = (),
-    lost: tuple[int, ...] = (),
-) -> Snapshot:
-    """A Snapshot, its rate and ETA worked out from the count so far."""
-    rate = count / elapsed if elapsed > 0 and count else None
-    eta = max(total - count, 0) / rate if rate and total is not None else None
-    return Snapshot(count, total, elapsed, rate, eta, stopped, workers, lost)
-
-
-@public
 class Monitor:
     """Drive a tqdm bar from a :class:`SharedProgress` counter, in a parent thread.
 
@@ -185,7 +144,9 @@ class Monitor:
 
     Args:
         progress: the shared state the workers count into.
-        total: the expected count, or ``None`` when unknown.
+        total: the expected count, or ``None`` when unknown; with stages, a dict
+            of each stage's total (a bar per stage; the main count gets a bar
+            of its own only when ``total`` is a number).
         interval: seconds between reads of the counter.
         display: ``"auto"`` (a bar in a terminal, a notebook, or where ``file=``
             or ``tqdm_class`` points; else plain log lines), ``"bar"``, ``"log"``
@@ -210,7 +171,7 @@ class Monitor:
     def __init__(
         self,
         progress: SharedProgress,
-        total: int | None = None,
+        total: int | Mapping[str, int | None] | None = None,
         *,
         interval: float = 0.1,
         display: str = "auto",
@@ -225,15 +186,23 @@ class Monitor:
             )
         self._progress = progress
         self._interval = check_interval(interval)
-        total = check_total(total)
+        total, stage_totals = _totals(progress, total)
         self._lock = threading.RLock()
         self._start = time.monotonic()
         self._closed = False
         self._base = progress.count
         displays = displays_for(display, log_every, tqdm_class, tqdm_kwargs, bar_class)
         check_bar_keywords(displays.bars, tqdm_kwargs)
-        self._bar = displays.new(tqdm_kwargs, total)
-        self._bar.show(0)  # the bar appears when the Monitor is made
+        # With stages, a bar per stage; the main count's too only when it has a total.
+        main = total is not None or stage_totals is None
+        self._bar = displays.new(tqdm_kwargs, total) if main else NoDisplay(None)
+        self._stage_base = progress.stage_counts
+        self._stage_bars = (
+            None if stage_totals is None else StageBars(displays, tqdm_kwargs, stage_totals)
+        )
+        self._bar.show(0)  # the bars appear when the Monitor is made
+        if self._stage_bars is not None:
+            self._stage_bars.show(self._stage_counts(), now=True)
         self._updates = Updates(check_on_update(on_update), self.snapshot)
         self._ticker = self._make_ticker()
         self._started = False
@@ -308,8 +277,11 @@ class Monitor:
         with self._lock:
             count, note = self._reading()
             self._bar.finish(count, note)  # the last frame, once
+            if self._stage_bars is not None:
+                self._stage_bars.finish(self._stage_counts(), note)
         self._updates.poll()
-        warn_display_error(self._bar.error)
+        stage_error = self._stage_bars.error if self._stage_bars is not None else None
+        warn_display_error(self._bar.error or stage_error)
         if raise_errors and self._ticker.error is not None:
             raise self._ticker.error
 
@@ -329,7 +301,14 @@ class Monitor:
         with self._lock:
             count, note = self._reading()
             self._bar.show(count, None, note)
+            if self._stage_bars is not None:
+                self._stage_bars.show(self._stage_counts(), note, now=True)
         self._updates.poll()
+
+    def _stage_counts(self) -> dict[str, int]:
+        """Each stage's count since the Monitor was made."""
+        base = self._stage_base
+        return {name: n - base[name] for name, n in self._progress.stage_counts.items()}
 
     def _reading(self) -> tuple[int, str | None]:
         """The count since the Monitor was made, and what the bar says after it."""
@@ -366,12 +345,30 @@ class Monitor:
             total = None if self._bar.total is None else int(self._bar.total)
         workers = tuple(pid for pid in self._progress._worker_pids() if pid_alive(pid))
         elapsed = time.monotonic() - self._start
-        return make_snapshot(count, total, elapsed, self._progress.stop_requested, workers)
+        stopped = self._progress.stop_requested
+        return make_snapshot(
+            count, total, elapsed, stopped, workers, (), self._stage_counts()
+        )
 
     @property
     def progress(self) -> SharedProgress:
         """The shared state this Monitor watches."""
         return self._progress
+
+
+def _totals(
+    progress: SharedProgress, total: object
+) -> tuple[int | None, dict[str, int | None] | None]:
+    """The main bar's total, and each stage's (``None``: the progress has no stages)."""
+    if isinstance(total, Mapping):
+        if not progress.stages:
+            raise ValueError(
+                "total is a dict of stage totals, but this SharedProgress has no stages: "
+                "make it with SharedProgress(stages=(...))"
+            )
+        return None, check_stage_totals(progress.stages, total)
+    checked = check_total(total)
+    return checked, (dict.fromkeys(progress.stages) if progress.stages else None)
 
 
 #: Monitors started and not yet closed: what ``cancel_all`` stops besides engines.

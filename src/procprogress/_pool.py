@@ -24,10 +24,10 @@ from ._checks import (
 from ._engine import Engine, end_dropped
 from ._feed import Feeder
 from ._options import checked_options
-from ._poller import Snapshot
 from ._public import public
 from ._results import ProgressIterator, ProgressResult, outcome, wait
 from ._shared import SharedProgress
+from ._snapshot import Snapshot
 from ._state import State
 from ._updates import Updates
 from ._wire import APPLY, MAP, STAR
@@ -90,6 +90,9 @@ class ProgressPool:
         interval: seconds between bar updates.
         display, log_every, on_update: where progress goes and who hears of it,
             as for :class:`procprogress.Monitor`.
+        stages: names of counts beside the main one, for ``advance(n,
+            stage=name)`` (or a dict of each name to its total): one more bar
+            per stage.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bars (``desc``,
             ``unit``, ``file``, ``disable``, ``leave``, ``position``, ...).
@@ -112,6 +115,7 @@ class ProgressPool:
         display: str = "auto",
         log_every: float = 10.0,
         on_update: Callable[[Snapshot], object] | None = None,
+        stages: Iterable[str] | Mapping[str, int | None] = (),
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -119,12 +123,14 @@ class ProgressPool:
             processes=processes, total=total, count=count, context=context,
             initializer=initializer, initargs=initargs, max_tasks=maxtasksperchild,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
-            display=display, log_every=log_every, on_update=on_update,
+            display=display, log_every=log_every, on_update=on_update, stages=stages,
         )
         self._processes = options.processes
         self._count = options.count
         self._total = options.total
-        self._display = CallBars(options.displays, tqdm_kwargs, self._total)
+        self._display = CallBars(
+            options.displays, tqdm_kwargs, self._total, options.stage_bars(tqdm_kwargs)
+        )
         self._iterators: weakref.WeakSet[ProgressIterator] = weakref.WeakSet()
         self._engine = Engine(**options.engine_options(), display=self._display, name="pool")
         if options.on_update is not None:

@@ -16,9 +16,11 @@ from multiprocessing.context import BaseContext
 
 from ._compat import spawning_a_process
 from ._public import public
+from ._stages import LocalStages, check_stages, read_totals
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any, Union
 
     ContextLike = Union[str, BaseContext, None]
@@ -79,12 +81,21 @@ class SharedProgress:
     Args:
         context: the ``multiprocessing`` context (or start-method name) whose
             shared memory to use; the default context when ``None``.
+        stages: names of counts kept beside the main one, for the steps of a
+            pipeline: workers count into one with ``advance(n, stage=name)``,
+            and :attr:`stage_counts` reads them. Fixed here, as shared memory is.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``stages``.
     """
 
-    def __init__(self, *, context: ContextLike = None) -> None:
+    def __init__(self, *, context: ContextLike = None, stages: Iterable[str] = ()) -> None:
         ctx = resolve_context(context)
+        self.stages: tuple[str, ...] = check_stages(stages)
+        width = len(self.stages)
+        # One column per stage and worker row, beside the table; None without stages.
+        self._stage_table: Any = ctx.RawArray("q", WORKER_SLOTS * width) if width else None
+        self._unrowed_stages: Any = ctx.RawArray("q", width) if width else None
         self.counter: Any = ctx.Value("i", 0)
         # Only ever written whole, so it can share the counter's lock (one semaphore
         # fewer to create, here and in every worker).
@@ -117,6 +128,9 @@ class SharedProgress:
         "_claim_lock",
         "_claim_holder",
         "_owner_pid",
+        "stages",
+        "_stage_table",
+        "_unrowed_stages",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -152,6 +166,48 @@ class SharedProgress:
                 "count in a coarser unit (kilobytes rather than bytes, say)"
             )
         return total
+
+    @property
+    def stage_counts(self) -> dict[str, int]:
+        """Each stage's count so far, by name (empty without stages); exact, lock-free.
+
+        .. versionadded:: 0.2
+        """
+        if not self.stages:
+            return {}
+        width = len(self.stages)
+        totals = read_totals(
+            self._table, self._stage_table, self._rows_used.value, width, ROW, SEQ
+        )
+        unrowed = self._unrowed_stages
+        return {name: totals[i] + unrowed[i] for i, name in enumerate(self.stages)}
+
+    def _local_stages(self, row: int | None) -> LocalStages | None:
+        """A worker's stage counts, going on from what its row holds (worker side)."""
+        if not self.stages:
+            return None
+        width = len(self.stages)
+        start = [0] * width if row is None else self._stage_table[row * width : (row + 1) * width]
+        return LocalStages(self.stages, start)
+
+    def _write_stage_row(self, row: int, units: list[int]) -> None:
+        """A worker's stage units into its own row, inside the row's sequence window."""
+        table, width = self._table, len(self.stages)
+        table[row * ROW + SEQ] += 1
+        self._stage_table[row * width : (row + 1) * width] = units
+        table[row * ROW + SEQ] += 1
+
+    def _add_unrowed_stages(self, deltas: list[int]) -> bool:
+        """Stage units of a worker that found no free row, under the counter's lock."""
+        lock = self.counter.get_lock()
+        if not lock.acquire(timeout=CLAIM_PATIENCE):
+            return False
+        try:
+            for index, delta in enumerate(deltas):
+                self._unrowed_stages[index] += delta
+        finally:
+            lock.release()
+        return True
 
     def _units(self) -> int:
         """What every row counted, summed."""

@@ -12,7 +12,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
-    from ._poller import Snapshot
+    from ._snapshot import Snapshot
 
 OnUpdate = Optional[Callable[["Snapshot"], Any]]
 

@@ -22,6 +22,7 @@ from ._flusher import Installed
 from ._public import public
 from ._shared import SharedProgress
 from ._signals import ignore_sigint_in_worker, stop_wakeups_in_child
+from ._stages import unknown_stage
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
 if TYPE_CHECKING:
@@ -40,10 +41,11 @@ _ticks: list[None] = []  # one entry per advance() since the last flush
 _count_one: Callable[[Any], None] = _DISCARD  # _ticks.append where advance() counts
 _steps: collections.deque[int] = collections.deque()  # advance(n) for n != 1
 _stop_view: memoryview[bool] = _NOT_INSTALLED  # the shared stop byte, read as a bool
+_stage_adders: dict[str, Callable[[int], None]] = {}  # stage -> its queue's append
 
 
 @public
-def advance(n: int = 1) -> None:
+def advance(n: int = 1, stage: str | None = None) -> None:
     """Count ``n`` units of progress in this worker.
 
     Cheap enough to call per row or per chunk of bytes: it costs about two
@@ -54,17 +56,28 @@ def advance(n: int = 1) -> None:
 
     Args:
         n: a whole number of units, ``0 <= n < 2**53``.
+        stage: count into this stage of the run (declared by ``stages=`` where
+            the shared state is made) instead of the main count; it counts
+            whatever ``count=`` says of the main count.
 
     Raises:
         TypeError: ``n`` is not a whole number.
-        ValueError: ``n`` is negative, or 2**53 or more.
+        ValueError: ``n`` is negative, or 2**53 or more; ``stage`` is not one
+            of the run's stages.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``stage``.
     """
-    if n is _ONE:
-        _count_one(None)
+    if stage is None:
+        if n is _ONE:
+            _count_one(None)
+        else:
+            _advance_many(n)
     else:
-        _advance_many(n)
+        try:  # an exact dict: the fastest lookup there is (the append never raises)
+            _stage_adders[stage](n if n is _ONE else _checked_step(n))
+        except KeyError:
+            _no_such_stage(stage)(n if n is _ONE else _checked_step(n))
 
 
 @public
@@ -97,6 +110,25 @@ def raise_if_stopped() -> None:
 
 
 def _advance_many(n: Any) -> None:
+    n = _checked_step(n)
+    if n and _count_one is not _DISCARD:  # nobody would drain them otherwise
+        if _count_one is _ignored:
+            _ignored(None)
+        else:
+            _steps.append(n)
+
+
+def _no_such_stage(stage: object) -> Callable[[int], None]:
+    """Where nothing is installed, a stage counts nowhere (as ``advance()`` does);
+    in a run, a name it does not have is an error that names the stages it has."""
+    state = installed()
+    if state is None:
+        return _DISCARD
+    raise unknown_stage(stage, state.progress.stages)
+
+
+def _checked_step(n: Any) -> int:
+    """``n`` as a whole number of units, or the error that says what to pass."""
     if n.__class__ is not int:
         if isinstance(n, bool) or not hasattr(n, "__index__"):
             raise TypeError(
@@ -112,11 +144,7 @@ def _advance_many(n: Any) -> None:
             "and steps of 2**53 or more would soon overflow it. Count in a coarser unit "
             "(kilobytes rather than bytes, say)"
         )
-    if n and _count_one is not _DISCARD:  # nobody would drain them otherwise
-        if _count_one is _ignored:
-            _ignored(None)
-        else:
-            _steps.append(n)
+    return int(n)
 
 
 def _ignored(_: object) -> None:
@@ -150,8 +178,9 @@ def _take_local_count() -> int:
 def _forget_in_child() -> None:
     """A process forked from an installed one has no flusher: count nowhere, and
     send no signal wake-ups to the parent's flusher."""
-    global _count_one
+    global _count_one, _stage_adders
     _count_one = _DISCARD
+    _stage_adders = {}
     _ticks.clear()
     _steps.clear()
     state = _installed
@@ -160,6 +189,11 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _show_stages(adders: dict[str, Callable[[int], None]]) -> None:
+    global _stage_adders
+    _stage_adders = adders
 
 
 def _show_stop(view: memoryview[bool]) -> None:
@@ -213,6 +247,7 @@ def install(
         report=report,
     )
     _show_stop(state.stop_view)
+    _show_stages(state.stages.adders if state.stages is not None else {})
     _installed = state
     if multiprocessing.parent_process() is not None:
         ignore_sigint_in_worker(always=own_sigint)
@@ -228,6 +263,7 @@ def uninstall() -> None:
     state.uninstall()
     _count_one = _DISCARD
     _show_stop(_NOT_INSTALLED)
+    _show_stages({})
     _installed = None  # last: a SIGTERM until here still hands in the counts
 
 
