@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import multiprocessing
 import re
@@ -133,21 +134,12 @@ def test_a_monitors_stage_totals_must_name_its_stages():
         pp.Monitor(pp.SharedProgress(), total={"read": 3})
 
 
-def read_until_stopped(x):
-    """Count into "read" until the stop flag is raised (at most 20 s)."""
+def count_until_stopped(x, stage):
+    """Count into ``stage`` until the stop flag is raised (at most 20 s)."""
     for _ in range(2000):
         if pp.should_stop():
             return None
-        pp.advance(stage="read")
-        time.sleep(0.01)
-    return x
-
-
-def parse_until_stopped(x):
-    for _ in range(2000):
-        if pp.should_stop():
-            return None
-        pp.advance(stage="parse")
+        pp.advance(stage=stage)
         time.sleep(0.01)
     return x
 
@@ -160,8 +152,10 @@ def test_one_cancel_stops_every_stage_in_every_pool(start_method):
     try:
         with pp.Monitor(progress, total={"read": None, "parse": None}, interval=0.02,
                         file=io.StringIO()) as monitor:
-            reading = readers.map_async(read_until_stopped, range(2), chunksize=1)
-            parsing = parsers.map_async(parse_until_stopped, range(2), chunksize=1)
+            reading = readers.map_async(functools.partial(count_until_stopped, stage="read"),
+                                       range(2), chunksize=1)
+            parsing = parsers.map_async(functools.partial(count_until_stopped, stage="parse"),
+                                       range(2), chunksize=1)
             time.sleep(0.3)
             monitor.cancel("enough")
             assert reading.get(10) == [None, None]  # both stopped early, well before 20 s
