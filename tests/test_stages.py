@@ -156,8 +156,10 @@ def test_one_cancel_stops_every_stage_in_every_pool(start_method):
                                        range(2), chunksize=1)
             parsing = parsers.map_async(functools.partial(count_until_stopped, stage="parse"),
                                        range(2), chunksize=1)
-            time.sleep(0.3)
-            monitor.cancel("enough")
+            deadline = time.monotonic() + 20  # spawn workers may take a while to start
+            while min(monitor.snapshot().stages.values()) == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            monitor.cancel("enough")  # both stages are running now
             assert reading.get(10) == [None, None]  # both stopped early, well before 20 s
             assert parsing.get(10) == [None, None]
         counts = monitor.snapshot().stages
