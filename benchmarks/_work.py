@@ -226,3 +226,33 @@ def truth_item(x: int) -> int:
     with _truth.get_lock():
         _truth.value += 1
     return x
+
+
+# -- log forwarding --------------------------------------------------------------------------
+
+
+def log_lines(args: tuple[int, str]) -> float:
+    """Seconds per line for ``n`` ``logger.info`` calls of 100 characters, in this worker.
+
+    ``mode``: "forwarded" (the record goes up to the parent, through the root
+    handler procprogress installs), "handler" (a StreamHandler of the worker's own
+    writes it to os.devnull: the cost of a plain handler) or "none" (a NullHandler:
+    what logging itself costs).
+    """
+    import logging
+
+    n, mode = args
+    logger = logging.getLogger(f"bench.{mode}")
+    logger.setLevel(logging.INFO)
+    if mode == "forwarded":
+        logger.propagate = True  # to the worker's root, where the forwarding handler is
+    else:
+        logger.propagate = False
+        sink = open(os.devnull, "w") if mode == "handler" else None
+        handler = logging.StreamHandler(sink) if sink else logging.NullHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.handlers = [handler]
+    started = perf_counter()
+    for i in range(n):
+        logger.info("line %06d %s", i, "x" * 88)
+    return (perf_counter() - started) / n

@@ -327,3 +327,42 @@ def advance_once_after(x, delay=0.01):
     time.sleep(delay)
     pp.advance()
     return x * x
+
+
+def log_and_print(x):
+    """Log a record (logger "tests.work", WARNING) and print a line, then return x."""
+    import logging
+
+    logging.getLogger("tests.work").warning("item %d logged by pid %d", x, os.getpid())
+    print(f"item {x} printed")
+    time.sleep(0.01)
+    return x
+
+
+def log_exception(x):
+    import logging
+
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError:
+        logging.getLogger("tests.work").exception("item %d failed", x)
+    logging.getLogger("tests.work").error("long %s", "y" * 10000)
+    return x
+
+
+def log_many(n):
+    """Log ``n`` lines of 100 characters; returns the seconds it took, in the worker."""
+    import logging
+
+    logger = logging.getLogger("tests.many")
+    started = time.perf_counter()
+    for i in range(n):
+        logger.warning("line %06d %s", i, "x" * 88)
+    return time.perf_counter() - started
+
+
+def call_then_advance(fn, x):
+    """``fn(x)``, then count one unit with advance() (for a Monitor over a plain pool)."""
+    result = fn(x)
+    pp.advance()
+    return result

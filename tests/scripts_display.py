@@ -5,7 +5,9 @@ usage: scripts_display.py FACE START_METHOD ITEMS DELAY [KEYWORD=VALUE ...]
 
 FACE is map, executor or monitor; each KEYWORD=VALUE (a Python literal) goes to the
 face (``display='log'``, ``log_every=0.2``, ``desc='files'``). ``logging=1`` configures
-logging (basicConfig at INFO, to stdout) first. Prints the results' sum on stdout.
+logging (basicConfig at INFO, to stdout) first, ``logging=2`` the same to stderr;
+``work='name'`` runs that function of tests/helpers.py instead of a slow square.
+Prints the results' sum on stdout.
 """
 
 from __future__ import annotations
@@ -24,10 +26,16 @@ from tests import helpers
 
 
 def main(face: str, method: str, items: int, delay: float, keywords: dict[str, object]) -> None:
-    if keywords.pop("logging", None):
+    configure = keywords.pop("logging", None)
+    if configure == 1:  # to stdout
         logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                             format="%(name)s %(levelname)s %(message)s")
-    work = functools.partial(helpers.slow_square, delay=delay)
+    elif configure == 2:  # to stderr, where the bar is
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(processName)s %(name)s %(levelname)s %(message)s")
+    name = keywords.pop("work", None)
+    work = (functools.partial(helpers.slow_square, delay=delay) if name is None
+            else getattr(helpers, name))
     if face == "map":
         results = pp.progress_map(work, range(items), processes=2, chunksize=1,
                                   context=method, **keywords)
@@ -39,8 +47,9 @@ def main(face: str, method: str, items: int, delay: float, keywords: dict[str, o
         ctx = multiprocessing.get_context(method)
         with ctx.Pool(2, initializer=pp.worker_init, initargs=(progress,)) as pool, \
                 pp.Monitor(progress, total=items, **keywords):
-            results = pool.map(functools.partial(helpers.advance_once_after, delay=delay),
-                               range(items), chunksize=1)
+            counted = (functools.partial(helpers.advance_once_after, delay=delay)
+                       if name is None else functools.partial(helpers.call_then_advance, work))
+            results = pool.map(counted, range(items), chunksize=1)
     print(sum(results), flush=True)
 
 

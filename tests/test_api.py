@@ -28,7 +28,7 @@ def test_a_spawn_worker_imports_only_the_worker_side():
     """No tqdm, typing or concurrent.futures in a worker: it starts as fast as Pool's."""
     code = (
         "import sys, procprogress._tasks\n"
-        "heavy = {'tqdm', 'typing', 'concurrent.futures', 'procprogress._pool',\n"
+        "heavy = {'tqdm', 'typing', 'logging', 'concurrent.futures', 'procprogress._pool',\n"
         "         'procprogress._poller', 'procprogress._errors', 'procprogress._engine',\n"
         "         'procprogress._manager', 'procprogress._calls', 'procprogress._bars'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -34,14 +34,15 @@ def _run_script(face, method, stderr, *keywords, items=40, delay=0.03):
     return subprocess.run(args, stdout=subprocess.PIPE, stderr=stderr, timeout=60, cwd=ROOT)
 
 
-def _run_in_a_terminal(face, method, *keywords):
+def _run_in_a_terminal(face, method, *keywords, work=None):
     """Run the script with stderr on a pseudo-terminal; what the terminal got."""
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
     proc = None
     try:
         proc = subprocess.Popen(
-            [sys.executable, SCRIPT, face, method, "40", "0.03", *keywords],
+            [sys.executable, SCRIPT, face, method, "40", "0.03", *keywords,
+             *([f"work={work!r}"] if work else [])],
             stdout=subprocess.PIPE, stderr=follower, cwd=ROOT,
         )
         os.close(follower)

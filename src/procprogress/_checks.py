@@ -188,3 +188,9 @@ def length_of(items: object) -> int | None:
 
 def _sign(step: int) -> int:
     return 1 if step > 0 else -1
+
+
+def check_switch(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value

@@ -16,15 +16,17 @@ and the one manager thread that owns every call's state.
                                       from the rows -> the bars   rows    finished (results
                                     deadlines: timeouts, grace            pipe); parent gone
                                     --doorbell pipe--> wakes flushers     -> exit
+                                    shows logs and prints <-- log pipe --  logging records,
+                                      above the bars (shared by all)       print() lines
 
 The manager (``_manager``) waits in one ``selectors`` wait on the wake-up
-pipe, every worker's result pipe and sentinel (and, while a send is pending,
-its task pipe), with the poll interval as its timeout: one wait gives it
-commands, results, deaths and the bar's tick. It never blocks on a pipe (its
-ends are non-blocking: ``_wire``), takes no lock a worker can hold, and is the
-only thread that changes a call, a future, a bar or a worker (``_workers``).
-Callers change only the engine's state (``Engine.set_state``) and queue
-commands for it.
+pipe, every worker's result pipe and sentinel, the workers' log pipe (and,
+while a send is pending, a task pipe), with the poll interval as its timeout:
+one wait gives it commands, results, deaths, log lines and the bar's tick.
+It never blocks on a pipe (its ends are non-blocking: ``_wire``), takes no
+lock a worker can hold, and is the only thread that changes a call, a future,
+a bar or a worker (``_workers``). Callers change only the engine's state
+(``Engine.set_state``) and queue commands for it.
 
 User callbacks (``callback=``/``error_callback=`` of the pool's async
 methods, ``add_done_callback`` of the executor's futures) run on the manager
@@ -56,6 +58,7 @@ from ._calls import Call, ErrorFor
 from ._checks import Count
 from ._compat import start_forkserver
 from ._errors import Cancelled, WorkerLost
+from ._log_reader import reader_for
 from ._manager import KILL_PATIENCE, Manager, drain
 from ._poller import _live_monitors
 from ._public import public
@@ -94,6 +97,7 @@ class Engine:
         display: Display,
         name: str,
         stages: tuple[str, ...] = (),
+        forward_logs: bool = True,
     ) -> None:
         self.name = name  # "pool" or "executor": for messages
         self.processes = processes
@@ -129,6 +133,11 @@ class Engine:
             "max_tasks": max_tasks,
         }
         self._crew = Crew(context, worker_main, self.progress, self._wake_r, options)
+        #: Reads the workers' logs and prints for the manager to show (None: not asked).
+        self.logs = reader_for(self.progress, forward_logs)
+        if self.logs is not None:
+            self.logs.start()  # before any worker starts: they read its logging level
+            self._crew.watch(self.logs.fd, ("logs",))
         self._manager = Manager(self, self._crew)
         self._thread = threading.Thread(target=self._run, name=f"procprogress-{name}", daemon=True)
         # Set when the manager thread has ended everything. Waited on instead of

@@ -22,7 +22,7 @@ import select
 import signal
 import threading
 
-from . import _signals
+from . import _logs, _signals
 from ._shared import COUNT_LIMIT, SharedProgress
 from ._watch import ProcessWatch
 
@@ -149,6 +149,7 @@ class Installed:
             self.row = row
         self.units = 0 if self.row is None else progress._row_units(self.row)
         self.stages = progress._local_stages(self.row)  # None: no stages declared
+        self.forwarded: _logs.Installed | None = None  # logs and prints to the parent
         self.stopping = threading.Event()
         self.wake_r, self.wake_w = os.pipe()  # wakes the flusher: uninstall, signals
         os.set_blocking(self.wake_w, False)
@@ -221,6 +222,9 @@ class Installed:
             if self.stopping.is_set():
                 return
             self.flush()
+            if self.forwarded is not None:
+                self.forwarded.adopt_logging()  # the worker's code may have imported it
+                self.forwarded.flush()
             self._stop_task_if_asked()
             if self.watch_parent and os.getppid() != self.parent_pid:
                 self._parent_gone()
@@ -307,6 +311,8 @@ class Installed:
         if self.flusher.is_alive() and self.flusher.ident != threading.get_ident():
             self.flusher.join()
         self.flush()
+        if self.forwarded is not None:
+            self.forwarded.uninstall()
         if self.row is not None:
             self.progress._release_row(self.row)
             self.row = None
@@ -327,6 +333,8 @@ class Installed:
                 self._flush_locked()
             finally:
                 self.flush_lock.release()
+        if self.forwarded is not None:
+            self.forwarded.flush(timeout=0.2)  # the last lines logged, too
         if self.row is not None:
             self.progress._release_row(self.row)
         _signals.die_by_sigterm()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import _wire
 from ._calls import Call, ErrorFor, Task
 from ._errors import Cancelled, WorkerLost
+from ._log_reader import call_quietly
 from ._shared import TASK, TASK_UNITS, SharedProgress
 from ._state import State
 from ._tasks import CALL_SLOTS
@@ -72,6 +73,8 @@ class Manager:
             raise
         finally:
             self._end_everything()
+            if engine.logs is not None:
+                call_quietly(engine.logs.stop)  # the last lines, before the last frames
             self._call_display(engine.display.close, engine)
             self._check_ignored_advances()
             if engine.on_poll is not None:
@@ -82,6 +85,8 @@ class Manager:
         for event in self.crew.wait(self._timeout(time.monotonic())):
             if event[0] == "wake":
                 engine.woken()
+            elif event[0] == "logs" and engine.logs is not None:
+                call_quietly(engine.logs.drain)
             elif event[0] == "message":
                 self._on_message(*event[1:])
             else:

@@ -38,6 +38,7 @@ def progress_map(
         **pool_options: every keyword of :class:`procprogress.ProgressPool`
             (``processes``, ``total``, ``count``, ``context``, ``initializer``,
             ``initargs``, ``maxtasksperchild``, ``grace``, ``interval``,
+            ``display``, ``log_every``, ``on_update``, ``stages``, ``forward_logs``,
             ``tqdm_class``) and the bar's tqdm keywords (``desc``, ``file``, ...).
             ``total`` is ``len(iterable)`` by default with ``count="items"``.
 

@@ -23,6 +23,7 @@ from ._checks import (
     check_interval,
     check_max_tasks,
     check_processes,
+    check_switch,
     check_total,
 )
 from ._display import LOG_EVERY, Displays, StageBars, displays_for
@@ -53,6 +54,7 @@ class Options:
     on_update: OnUpdate
     stages: tuple[str, ...]
     stage_totals: dict[str, int | None]
+    forward_logs: bool
 
     def engine_options(self) -> dict[str, Any]:
         """The keywords of ``Engine`` that these options fill."""
@@ -66,6 +68,7 @@ class Options:
             "grace": self.grace,
             "interval": self.interval,
             "stages": self.stages,
+            "forward_logs": self.forward_logs,
         }
 
     def stage_bars(self, tqdm_kwargs: dict[str, Any]) -> StageBars | None:
@@ -90,6 +93,7 @@ def checked_options(
     log_every: float = LOG_EVERY,
     on_update: object = None,
     stages: object = (),
+    forward_logs: object = True,
     names: dict[str, str] | None = None,
     executor_rules: bool = False,
 ) -> Options:
@@ -128,4 +132,5 @@ def checked_options(
         on_update=check_on_update(on_update),
         stages=stage_names,
         stage_totals=stage_totals,
+        forward_logs=check_switch(forward_logs, "forward_logs"),
     )

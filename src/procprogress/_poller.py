@@ -20,9 +20,10 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._bars import bar_class, check_bar_keywords, warn_display_error
-from ._checks import check_interval, check_total
+from ._checks import check_interval, check_switch, check_total
 from ._display import LOG_EVERY, NoDisplay, StageBars, displays_for
 from ._flusher import FLUSH_PERIOD
+from ._log_reader import call_quietly, reader_for
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
@@ -57,8 +58,10 @@ class Ticker:
         watched: Callable[[], Mapping[int, Any]] | None = None,
         on_ended: Callable[[Any], None] | None = None,
         on_tick: Callable[[], None] | None = None,
+        readable: tuple[int, Callable[[], None]] | None = None,
     ) -> None:
         self._interval = interval
+        self._readable = readable  # a pipe to read (the workers' logs) as data comes
         self._tick: Callable[[], None] | None = tick
         self._watched = watched
         self._on_ended = on_ended
@@ -102,9 +105,12 @@ class Ticker:
     def _run(self) -> None:
         while not self._stopping.is_set():
             sentinels = dict(self._watched()) if self._watched else {}
-            ready = wait([self._wake_r, *sentinels], timeout=self._interval)
+            extra = [self._readable[0]] if self._readable else []
+            ready = wait([self._wake_r, *sentinels, *extra], timeout=self._interval)
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
+            if self._readable is not None and self._readable[0] in ready:
+                call_quietly(self._readable[1])
             for fd in ready:
                 if fd in sentinels and self._on_ended is not None:
                     self._call(self._on_ended, sentinels[fd])
@@ -158,6 +164,9 @@ class Monitor:
             polling thread, and once at the end (a Monitor's last, on the thread
             that closes it); its errors are reported once, as a warning, and
             never stop the run.
+        forward_logs: show the ``logging`` records and ``print()`` output of
+            workers started with :func:`procprogress.worker_init` above the bar,
+            through this process's handlers and streams, while it runs.
         tqdm_class: the bar class: ``tqdm.tqdm`` by default; ``tqdm.auto.tqdm``,
             ``tqdm.rich.tqdm`` and other subclasses work too.
         **tqdm_kwargs: passed unchanged to the bar (``desc``, ``unit``, ``file``,
@@ -177,6 +186,7 @@ class Monitor:
         display: str = "auto",
         log_every: float = LOG_EVERY,
         on_update: Callable[[Snapshot], object] | None = None,
+        forward_logs: bool = True,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -204,30 +214,15 @@ class Monitor:
         if self._stage_bars is not None:
             self._stage_bars.show(self._stage_counts(), now=True)
         self._updates = Updates(check_on_update(on_update), self.snapshot)
+        self._logs = reader_for(progress, check_switch(forward_logs, "forward_logs"))
         self._ticker = self._make_ticker()
         self._started = False
         self._entered = contextlib.ExitStack()
 
     def _make_ticker(self) -> Ticker:
-        return Ticker("procprogress-monitor", self._interval, self._refresh)
-
-    def _watch_processes(
-        self,
-        watched: Callable[[], Mapping[int, Any]],
-        on_ended: Callable[[Any], None],
-        on_tick: Callable[[], None],
-    ) -> None:
-        """Also report, within one tick, every watched process that ends, and call
-        ``on_tick`` after every wait (before start)."""
-        self._ticker.stop()  # never started: this only closes its pipe
-        self._ticker = Ticker(
-            "procprogress-pool",
-            self._interval,
-            self._refresh,
-            watched=watched,
-            on_ended=on_ended,
-            on_tick=on_tick,
-        )
+        logs = self._logs
+        readable = None if logs is None else (logs.fd, logs.drain)
+        return Ticker("procprogress-monitor", self._interval, self._refresh, readable=readable)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -256,6 +251,8 @@ class Monitor:
         if not self._started:
             self._started = True
             _live_monitors.add(self)
+            if self._logs is not None:
+                self._logs.start()
             self._ticker.start()
 
     def close(self, *, settled: bool = False, raise_errors: bool = True) -> None:
@@ -274,6 +271,8 @@ class Monitor:
         if not settled:
             self._wait_for_workers()
         _live_monitors.discard(self)
+        if self._logs is not None and self._started:
+            call_quietly(self._logs.stop)  # the last lines, before the last frames
         with self._lock:
             count, note = self._reading()
             self._bar.finish(count, note)  # the last frame, once

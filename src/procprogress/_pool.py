@@ -90,9 +90,9 @@ class ProgressPool:
         interval: seconds between bar updates.
         display, log_every, on_update: where progress goes and who hears of it,
             as for :class:`procprogress.Monitor`.
-        stages: names of counts beside the main one, for ``advance(n,
-            stage=name)`` (or a dict of each name to its total): one more bar
-            per stage.
+        stages: names (or a dict of each name to its total) of counts beside the
+            main one, for ``advance(n, stage=name)``: a bar per stage.
+        forward_logs: the workers' logs and prints go above the bars.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bars (``desc``,
             ``unit``, ``file``, ``disable``, ``leave``, ``position``, ...).
@@ -116,6 +116,7 @@ class ProgressPool:
         log_every: float = 10.0,
         on_update: Callable[[Snapshot], object] | None = None,
         stages: Iterable[str] | Mapping[str, int | None] = (),
+        forward_logs: bool = True,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -124,6 +125,7 @@ class ProgressPool:
             initializer=initializer, initargs=initargs, max_tasks=maxtasksperchild,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
             display=display, log_every=log_every, on_update=on_update, stages=stages,
+            forward_logs=forward_logs,
         )
         self._processes = options.processes
         self._count = options.count

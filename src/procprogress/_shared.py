@@ -108,6 +108,12 @@ class SharedProgress:
         self._claim_lock: Any = ctx.Lock()
         self._claim_holder: Any = ctx.RawValue("q", 0)
         self._owner_pid = os.getpid()  # the program that made it: workers end with it
+        # The workers' logs and prints, for the parent to show above its bars (_logs).
+        self._log_r: Any
+        self._log_w: Any
+        self._log_r, self._log_w = ctx.Pipe(duplex=False)
+        self._forwarding: Any = ctx.RawValue("b", 0)  # up while a parent reads the pipe
+        self._log_level: Any = ctx.RawValue("i", 0)  # the parent's root logging level
         self._init_local()
 
     def _init_local(self) -> None:
@@ -131,6 +137,9 @@ class SharedProgress:
         "stages",
         "_stage_table",
         "_unrowed_stages",
+        "_log_w",
+        "_forwarding",
+        "_log_level",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -146,6 +155,7 @@ class SharedProgress:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name in self._SHARED:
             setattr(self, name, state[name])
+        self._log_r = None  # the parent's end: the parent reads
         self._init_local()
 
     # -- parent side ----------------------------------------------------------------------
@@ -189,25 +199,6 @@ class SharedProgress:
         width = len(self.stages)
         start = [0] * width if row is None else self._stage_table[row * width : (row + 1) * width]
         return LocalStages(self.stages, start)
-
-    def _write_stage_row(self, row: int, units: list[int]) -> None:
-        """A worker's stage units into its own row, inside the row's sequence window."""
-        table, width = self._table, len(self.stages)
-        table[row * ROW + SEQ] += 1
-        self._stage_table[row * width : (row + 1) * width] = units
-        table[row * ROW + SEQ] += 1
-
-    def _add_unrowed_stages(self, deltas: list[int]) -> bool:
-        """Stage units of a worker that found no free row, under the counter's lock."""
-        lock = self.counter.get_lock()
-        if not lock.acquire(timeout=CLAIM_PATIENCE):
-            return False
-        try:
-            for index, delta in enumerate(deltas):
-                self._unrowed_stages[index] += delta
-        finally:
-            lock.release()
-        return True
 
     def _units(self) -> int:
         """What every row counted, summed."""

@@ -105,12 +105,29 @@ class LocalStages:
         return deltas
 
     def flush(self, progress: SharedProgress, row: int | None) -> None:
-        """Drain the queues into the worker's row (or, with no row, the shared spill)."""
+        """Drain the queues into the worker's row, inside the row's sequence window
+        (or, with no row, into the shared spill, under the counter's lock)."""
+        from ._shared import CLAIM_PATIENCE, ROW, SEQ
+
         deltas = self.drain()
+        width = len(self.names)
         if row is not None:
-            progress._write_stage_row(row, self.units)
-        elif any(deltas) and not progress._add_unrowed_stages(deltas):
+            table = progress._table
+            table[row * ROW + SEQ] += 1
+            progress._stage_table[row * width : (row + 1) * width] = self.units
+            table[row * ROW + SEQ] += 1
+            return
+        if not any(deltas):
+            return
+        lock = progress.counter.get_lock()
+        if not lock.acquire(timeout=CLAIM_PATIENCE):
             self.keep(deltas)  # its lock stayed taken: keep them for later
+            return
+        try:
+            for index, delta in enumerate(deltas):
+                progress._unrowed_stages[index] += delta
+        finally:
+            lock.release()
 
     def keep(self, deltas: list[int]) -> None:
         """Put back deltas that could not be written (the row table was full)."""

@@ -110,6 +110,8 @@ def run_task(frame: bytearray, state: Installed, call_stops: Any) -> tuple[int, 
         fn, items = pickle.loads(memoryview(frame)[TASK_HEADER.size :])
     except Exception as exc:
         return task_id, ([], portable(_load_error(exc)), 0, False, 0.0)
+    if state.forwarded is not None:
+        state.forwarded.adopt_logging()  # unpickling fn may have imported logging
     call_stop = ctypes.c_longlong.from_buffer(call_stops, (call_id % CALL_SLOTS) * 8)
     running = state.begin_task(task_id, items, call_stop, call_id + 1, count_items=count_items)
     error: Any = None

@@ -18,6 +18,7 @@ import multiprocessing
 import operator
 import os
 
+from . import _logs
 from ._flusher import Installed
 from ._public import public
 from ._shared import SharedProgress
@@ -248,6 +249,8 @@ def install(
     )
     _show_stop(state.stop_view)
     _show_stages(state.stages.adders if state.stages is not None else {})
+    if multiprocessing.parent_process() is not None:  # a worker: its output goes up
+        state.forwarded = _logs.install(progress)
     _installed = state
     if multiprocessing.parent_process() is not None:
         ignore_sigint_in_worker(always=own_sigint)

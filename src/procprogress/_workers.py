@@ -120,6 +120,10 @@ class Crew:
         self._selector.register(wake_fd, selectors.EVENT_READ, ("wake",))
         self._wake_fd = wake_fd
 
+    def watch(self, fd: int, event: tuple[str]) -> None:
+        """Also wake the manager when ``fd`` is readable: ``wait`` yields ``event``."""
+        self._selector.register(fd, selectors.EVENT_READ, event)
+
     # -- starting ----------------------------------------------------------------------------
 
     def start_one(self) -> Worker:
@@ -177,7 +181,7 @@ class Crew:
         """Every event within ``timeout`` seconds (none: the timeout passed)."""
         for key, _ in self._selector.select(timeout):
             kind = key.data[0]
-            if kind == "wake":
+            if kind in ("wake", "logs"):
                 yield key.data
                 continue
             worker: Worker = key.data[1]
