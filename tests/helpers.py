@@ -366,3 +366,9 @@ def call_then_advance(fn, x):
     result = fn(x)
     pp.advance()
     return result
+
+
+def quick_then_stall(x, stall=1.2):
+    """Items 0-3 are quick; item 4 stalls for ``stall`` seconds; the rest are quick."""
+    time.sleep(stall if x == 4 else 0.01)
+    return x

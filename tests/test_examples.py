@@ -65,6 +65,9 @@ FINAL_LINES = {
         r"stages done: overlapping read 400, parse 400; "
         r"one after another read 400, parse 400, write 400 \(of 400 each\)"
     ),
+    "watch_any_pool.py": (
+        r"worker pid \d+ lost after \d+/40 items; the pool would have waited forever"
+    ),
     "progress_executor.py": (
         r"cancelled: kept (?P<kept>\d+) results; \d+ running calls raised Cancelled, "
         r"\d+ queued calls were cancelled; (?P<completed>\d+)/(?P<total>12) calls done"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
+import re
 import threading
+import time
 
 import pytest
 
@@ -67,7 +70,7 @@ def test_a_monitor_tells_on_update_with_the_live_workers():
     try:
         with pp.Monitor(progress, total=30, interval=0.02, on_update=seen, file=io.StringIO()):
             pool.map(helpers.advance_once_after, range(30), chunksize=1)
-        pids = {pid for s in seen.snapshots for pid in s.workers}
+        pids = {w.pid for s in seen.snapshots for w in s.workers}
         assert len(pids) == 2 and set(pids) <= {p.pid for p in pool._pool}
     finally:
         pool.terminate()
@@ -109,3 +112,71 @@ def test_an_on_update_that_is_not_callable_is_refused_before_any_process_starts(
         else:
             pp.Monitor(pp.SharedProgress(), on_update=42)
     assert multiprocessing.active_children() == []
+
+
+def test_snapshot_says_what_each_worker_runs_and_since_when():
+    seen = Recorder()
+    pp.progress_map(helpers.slow_square, range(40), processes=2, chunksize=1,
+                    interval=0.02, on_update=seen, file=io.StringIO())
+    running = [w for s in seen.snapshots for w in s.workers if w.task is not None]
+    assert running, seen.snapshots
+    assert all(0 <= w.item < 40 and w.since is not None and w.since >= 0 for w in running)
+    assert {w.pid for w in running} <= {w.pid for s in seen.snapshots for w in s.workers}
+
+
+def test_a_stall_is_said_once_on_the_bar_and_in_the_log_and_its_end_too(caplog):
+    caplog.set_level(logging.INFO, logger="procprogress")
+    out = io.StringIO()
+    results = pp.progress_map(helpers.quick_then_stall, range(8), processes=1, chunksize=1,
+                              interval=0.02, stall_warning=0.4, file=out)
+    assert results == list(range(8))
+    said = [r.getMessage() for r in caplog.records if r.name == "procprogress"]
+    stalls = [m for m in said if "no progress for" in m]
+    assert len(stalls) == 1, said
+    assert re.search(r"no progress for 0\.\d s while work is pending \(count 4/8\); "
+                     r"pid \d+ on task \d+, item 4, for \d\.\d s", stalls[0]), stalls
+    assert len([m for m in said if "progress resumed" in m]) == 1, said
+    assert re.search(r"stalled 0\.\d s", out.getvalue())  # on the bar while it lasted
+    assert "8/8" in helpers.last_bar(out.getvalue())
+
+
+def test_no_stall_is_said_of_quick_work_or_of_an_idle_monitor(caplog):
+    caplog.set_level(logging.INFO, logger="procprogress")
+    pp.progress_map(helpers.slow_square, range(20), processes=2, interval=0.02,
+                    stall_warning=0.5, file=io.StringIO())
+    progress = pp.SharedProgress()
+    with pp.Monitor(progress, total=0, interval=0.02, stall_warning=0.1, file=io.StringIO()):
+        time.sleep(0.3)  # its count is at its total: nothing is pending
+    assert not [r for r in caplog.records if "no progress" in r.getMessage()]
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), ("5", TypeError),
+                                          (True, TypeError)])
+def test_bad_stall_warnings_are_refused(value, error):
+    with pytest.raises(error, match="stall_warning"):
+        pp.ProgressPool(2, stall_warning=value)
+    with pytest.raises(error, match="stall_warning"):
+        pp.Monitor(pp.SharedProgress(), stall_warning=value)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_monitor_over_a_plain_pool_names_its_workers_in_a_stall(caplog):
+    caplog.set_level(logging.INFO, logger="procprogress")
+    progress = pp.SharedProgress()
+    pool = multiprocessing.get_context("fork").Pool(
+        2, initializer=pp.worker_init, initargs=(progress,))
+    out = io.StringIO()
+    try:
+        with pp.Monitor(progress, total=10, interval=0.02, stall_warning=0.3,
+                        file=out) as monitor:
+            pool.map(helpers.advance_once, range(4))
+            time.sleep(0.6)  # 4/10 and nothing moves: a stall
+            pids = {w.pid for w in monitor.snapshot().workers}
+            pool.map(helpers.advance_once, range(6))
+    finally:
+        pool.terminate()
+        pool.join()
+    stalls = [r.getMessage() for r in caplog.records if "no progress" in r.getMessage()]
+    assert len(stalls) == 1 and "(count 4/10)" in stalls[0], stalls
+    assert all(f"pid {pid}" in stalls[0] for pid in pids), (stalls, pids)
+    assert "stalled" in out.getvalue() and "10/10" in helpers.last_bar(out.getvalue())

@@ -23,6 +23,7 @@ __all__ = [
     "ProgressResult",
     "SharedProgress",
     "Snapshot",
+    "WorkerInfo",
     "WorkerLost",
     "__version__",
     "advance",
@@ -45,6 +46,7 @@ _HOMES = {
     "progress_map": "_map",
     "Monitor": "_poller",
     "Snapshot": "_snapshot",
+    "WorkerInfo": "_snapshot",
     "ProgressExecutor": "_executor",
     "ProgressIterator": "_results",
     "ProgressPool": "_pool",
@@ -68,7 +70,7 @@ if TYPE_CHECKING:
     from ._pool import ProgressPool
     from ._results import ProgressIterator, ProgressResult
     from ._shared import SharedProgress
-    from ._snapshot import Snapshot
+    from ._snapshot import Snapshot, WorkerInfo
     from ._worker import advance, raise_if_stopped, should_stop, worker_init
 else:
 

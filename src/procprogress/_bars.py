@@ -252,8 +252,9 @@ class CallBars:
             bar.show(self._apply_units + live, total)
 
     def tick(self, engine: Engine) -> None:
+        note = engine_note(engine)
         for call, bar in self._open.items():
-            bar.show(call.live_units())
+            bar.show(call.live_units(), None, note)
         if self._applies:
             self._show_applies()
         if self._stages is not None and self._any_started:
@@ -359,5 +360,7 @@ class ExecutorBar:
 
 
 def engine_note(engine: Engine) -> str | None:
-    """What the bars of a cancelled or broken engine say after their counts."""
-    return note_for(engine.error) if engine.state in (State.CANCELLED, State.BROKEN) else None
+    """What the bars say after their counts: why the engine stopped, or of a stall."""
+    if engine.state in (State.CANCELLED, State.BROKEN):
+        return note_for(engine.error)
+    return engine.updates.note if engine.updates is not None else None

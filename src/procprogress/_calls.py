@@ -33,7 +33,7 @@ ErrorFor = Callable[["Call"], BaseException]
 class Task:
     """What one worker runs at once: some items of a call, or a batch of submissions."""
 
-    __slots__ = ("frame", "id", "live", "owner", "size", "start")
+    __slots__ = ("began", "frame", "id", "live", "owner", "size", "start")
 
     def __init__(self, owner: Any, id: int, start: int, size: int, frame: list[bytes]) -> None:
         self.owner = owner
@@ -42,6 +42,7 @@ class Task:
         self.size = size
         self.frame = frame  # header and payload, sent as they are
         self.live = 0  # units counted so far, as the worker's row says
+        self.began: float | None = None  # when its worker started it (monotonic)
 
     def items(self) -> list[int]:
         return list(range(self.start, self.start + self.size))

@@ -68,6 +68,7 @@ from ._snapshot import Snapshot, make_snapshot
 from ._state import MOVES, WORKING, State
 from ._submissions import Submissions
 from ._tasks import CALL_SLOTS, worker_main
+from ._updates import Updates
 from ._workers import REAP_PATIENCE, Crew
 
 
@@ -116,8 +117,9 @@ class Engine:
         self.submissions = Submissions(next(self.call_ids), self.task_ids, self.count_items)
         #: What the exit hook does with an engine still open: the face chooses.
         self.exit_policy: Callable[[], None] = self.terminate
-        #: Called on the manager thread after every tick and once at the end (on_update).
-        self.on_poll: Callable[[], None] | None = None
+        #: Polled on the manager thread after every tick and once at the end
+        #: (on_update, stall_warning); its ``note`` is what the bars say of a stall.
+        self.updates: Updates | None = None
         self._lock = threading.Lock()
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -323,7 +325,7 @@ class Engine:
         elapsed = time.monotonic() - self.started
         error = self.error
         lost = (error.pid,) if isinstance(error, WorkerLost) and error.pid is not None else ()
-        workers = tuple(self._crew.workers)
+        workers = self._crew.infos(self.count_items)
         return make_snapshot(
             progress.count, total, elapsed, progress.stop_requested, workers, lost,
             progress.stage_counts,

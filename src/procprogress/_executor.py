@@ -33,7 +33,6 @@ from ._public import public
 from ._signals import handling_sigint
 from ._snapshot import Snapshot
 from ._state import State
-from ._updates import Updates
 from ._wire import MAP, STAR
 
 if TYPE_CHECKING:
@@ -93,11 +92,10 @@ class ProgressExecutor(concurrent.futures.Executor):
         grace: seconds that running calls get to return after a stop, before
             the workers are terminated.
         interval: seconds between bar updates.
-        display, log_every, on_update: where progress goes and who hears of it,
-            as for :class:`procprogress.Monitor`.
+        display, log_every, on_update, forward_logs, stall_warning: as for
+            :class:`procprogress.Monitor` (a stall counts while a task runs).
         stages: names (or a dict of each name to its total) of counts beside the
             main one, for ``advance(n, stage=name)``: a bar per stage.
-        forward_logs: the workers' logs and prints go above the bars.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bar.
 
@@ -121,6 +119,7 @@ class ProgressExecutor(concurrent.futures.Executor):
         on_update: Callable[[Snapshot], object] | None = None,
         stages: Iterable[str] | Mapping[str, int | None] = (),
         forward_logs: bool = True,
+        stall_warning: float | None = None,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -129,7 +128,7 @@ class ProgressExecutor(concurrent.futures.Executor):
             initializer=initializer, initargs=initargs, max_tasks=max_tasks_per_child,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
             display=display, log_every=log_every, on_update=on_update, stages=stages,
-            forward_logs=forward_logs,
+            forward_logs=forward_logs, stall_warning=stall_warning,
             names={"processes": "max_workers", "max_tasks": "max_tasks_per_child",
                    "context": "mp_context"},
             executor_rules=True,
@@ -142,8 +141,7 @@ class ProgressExecutor(concurrent.futures.Executor):
         )
         self._engine = Engine(**options.engine_options(), display=self._display, name="executor")
         self._engine.exit_policy = self._engine.finish  # at exit, as the standard library's
-        if options.on_update is not None:
-            self._engine.on_poll = Updates(options.on_update, self.snapshot).poll
+        self._engine.updates = options.updates(self.snapshot)
         self._interrupts = 0
         self._sigint: Any = None
         self._engine.start()

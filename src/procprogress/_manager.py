@@ -77,8 +77,8 @@ class Manager:
                 call_quietly(engine.logs.stop)  # the last lines, before the last frames
             self._call_display(engine.display.close, engine)
             self._check_ignored_advances()
-            if engine.on_poll is not None:
-                engine.on_poll()  # the last reading: every count is in
+            if engine.updates is not None:
+                engine.updates.poll()  # the last reading: every count is in
 
     def _step(self) -> None:
         engine = self.engine
@@ -162,6 +162,8 @@ class Manager:
     def _on_message(self, worker: Worker, tag: int, task_id: int, payload: Any) -> None:
         if tag == _wire.DONE:
             task = worker.assigned.popleft()
+            if worker.assigned:
+                worker.assigned[0].began = time.monotonic()  # the next one starts now
             results, error, units, _stopped, seconds = payload
             task.owner.done(task, results, error, units, seconds)
             self._touched(task)
@@ -220,8 +222,8 @@ class Manager:
             self._end(call, now)
         self._call_display(self.engine.display.tick, self.engine)
         self._check_ignored_advances()
-        if self.engine.on_poll is not None:
-            self.engine.on_poll()
+        if self.engine.updates is not None:
+            self.engine.updates.poll()
 
     def _end(self, call: Call, now: float | None = None) -> None:
         """If ``call`` has ended: stop what it still runs, close its bar, run its

@@ -29,12 +29,13 @@ from ._checks import (
 from ._display import LOG_EVERY, Displays, StageBars, displays_for
 from ._shared import resolve_context
 from ._stages import stages_and_totals
-from ._updates import OnUpdate, check_on_update
+from ._updates import OnUpdate, Updates, check_on_update, check_stall_warning
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
     from ._shared import ContextLike
+    from ._snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Options:
     stages: tuple[str, ...]
     stage_totals: dict[str, int | None]
     forward_logs: bool
+    stall_warning: float | None
 
     def engine_options(self) -> dict[str, Any]:
         """The keywords of ``Engine`` that these options fill."""
@@ -70,6 +72,11 @@ class Options:
             "stages": self.stages,
             "forward_logs": self.forward_logs,
         }
+
+    def updates(self, snapshot: Callable[[], Snapshot]) -> Updates | None:
+        """What polls ``on_update`` and watches for stalls, if either was asked for."""
+        updates = Updates(self.on_update, snapshot, stall_after=self.stall_warning)
+        return updates if updates.wanted else None
 
     def stage_bars(self, tqdm_kwargs: dict[str, Any]) -> StageBars | None:
         """The face's stage bars, if it has stages."""
@@ -94,6 +101,7 @@ def checked_options(
     on_update: object = None,
     stages: object = (),
     forward_logs: object = True,
+    stall_warning: object = None,
     names: dict[str, str] | None = None,
     executor_rules: bool = False,
 ) -> Options:
@@ -133,4 +141,5 @@ def checked_options(
         stages=stage_names,
         stage_totals=stage_totals,
         forward_logs=check_switch(forward_logs, "forward_logs"),
+        stall_warning=check_stall_warning(stall_warning),
     )

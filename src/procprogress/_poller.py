@@ -11,123 +11,32 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 import weakref
 from collections.abc import Mapping
-from multiprocessing.connection import wait
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._bars import bar_class, check_bar_keywords, warn_display_error
 from ._checks import check_interval, check_switch, check_total
+from ._deaths import DeathWatch
 from ._display import LOG_EVERY, NoDisplay, StageBars, displays_for
 from ._flusher import FLUSH_PERIOD
 from ._log_reader import call_quietly, reader_for
 from ._public import public
 from ._shared import SharedProgress, pid_alive
 from ._signals import handling_sigint
-from ._snapshot import Snapshot, make_snapshot
+from ._snapshot import Snapshot, WorkerInfo, make_snapshot
 from ._stages import check_stage_totals
-from ._updates import Updates, check_on_update
+from ._ticker import Ticker
+from ._updates import Updates, check_on_update, check_stall_warning
 
 if TYPE_CHECKING:  # imported when a bar is made: workers never pay for it
     from tqdm import tqdm
 
 #: The longest a Monitor's exit waits for workers to hand in their last counts.
 SETTLE_TIMEOUT = 0.5
-
-
-class Ticker:
-    """A named thread: ``tick()`` every ``interval``, at once on ``wake()``.
-
-    With ``watched``, the same single wait also covers process sentinels, so a
-    process that ends is reported to ``on_ended`` without waiting out the tick;
-    ``on_tick`` runs after every wait. The first exception a callback raises is
-    kept in ``error`` for the owner to raise; a failing ``tick`` (the display) is
-    not called again, but the watching goes on, so a broken bar never hides a
-    dead worker.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        interval: float,
-        tick: Callable[[], None],
-        *,
-        watched: Callable[[], Mapping[int, Any]] | None = None,
-        on_ended: Callable[[Any], None] | None = None,
-        on_tick: Callable[[], None] | None = None,
-        readable: tuple[int, Callable[[], None]] | None = None,
-    ) -> None:
-        self._interval = interval
-        self._readable = readable  # a pipe to read (the workers' logs) as data comes
-        self._tick: Callable[[], None] | None = tick
-        self._watched = watched
-        self._on_ended = on_ended
-        self._on_tick = on_tick
-        self._stopping = threading.Event()
-        # No write to the pipe once it is closed. Reentrant: a SIGINT handler calls
-        # wake() in the main thread, which may be inside wake() or stop() already.
-        self._pipe_lock = threading.RLock()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)  # a full pipe wakes the thread anyway
-        self.error: BaseException | None = None
-        # A daemon, so that a pool left unclosed cannot keep the interpreter alive at
-        # exit (Pool's own helper threads are daemons too); its owner always joins it.
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Make the thread tick now, without waiting out the interval."""
-        with self._pipe_lock:
-            if self._wake_w >= 0:
-                try:
-                    os.write(self._wake_w, b"x")
-                except BlockingIOError:  # full: it will wake anyway
-                    pass
-
-    def stop(self) -> None:
-        """Stop the thread and join it. Idempotent; never called from the thread."""
-        self._stopping.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self.wake()
-            self._thread.join()
-        with self._pipe_lock:
-            fds = (self._wake_r, self._wake_w)
-            self._wake_r = self._wake_w = -1  # first: a reentrant wake() sees it closed
-            for fd in fds:
-                if fd >= 0:
-                    os.close(fd)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            sentinels = dict(self._watched()) if self._watched else {}
-            extra = [self._readable[0]] if self._readable else []
-            ready = wait([self._wake_r, *sentinels, *extra], timeout=self._interval)
-            if self._wake_r in ready:
-                os.read(self._wake_r, 4096)
-            if self._readable is not None and self._readable[0] in ready:
-                call_quietly(self._readable[1])
-            for fd in ready:
-                if fd in sentinels and self._on_ended is not None:
-                    self._call(self._on_ended, sentinels[fd])
-            if self._on_tick is not None:
-                self._call(self._on_tick)
-            if self._tick is not None and not self._stopping.is_set():
-                if not self._call(self._tick):
-                    self._tick = None
-
-    def _call(self, callback: Callable[..., None], *args: Any) -> bool:
-        try:
-            callback(*args)
-        except BaseException as exc:  # kept and raised again by the owner
-            if self.error is None:
-                self.error = exc
-            return False
-        return True
 
 
 @public
@@ -167,6 +76,9 @@ class Monitor:
         forward_logs: show the ``logging`` records and ``print()`` output of
             workers started with :func:`procprogress.worker_init` above the bar,
             through this process's handlers and streams, while it runs.
+        stall_warning: seconds without progress, before the count reaches its
+            total, after which the bar and the ``procprogress`` logger say so,
+            naming the live workers; and again when it moves (``None``: never).
         tqdm_class: the bar class: ``tqdm.tqdm`` by default; ``tqdm.auto.tqdm``,
             ``tqdm.rich.tqdm`` and other subclasses work too.
         **tqdm_kwargs: passed unchanged to the bar (``desc``, ``unit``, ``file``,
@@ -187,6 +99,7 @@ class Monitor:
         log_every: float = LOG_EVERY,
         on_update: Callable[[Snapshot], object] | None = None,
         forward_logs: bool = True,
+        stall_warning: float | None = None,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -213,16 +126,23 @@ class Monitor:
         self._bar.show(0)  # the bars appear when the Monitor is made
         if self._stage_bars is not None:
             self._stage_bars.show(self._stage_counts(), now=True)
-        self._updates = Updates(check_on_update(on_update), self.snapshot)
+        self._updates = Updates(
+            check_on_update(on_update), self.snapshot,
+            stall_after=check_stall_warning(stall_warning), busy=_pending, tasks_known=False,
+        )
         self._logs = reader_for(progress, check_switch(forward_logs, "forward_logs"))
+        self._deaths = DeathWatch(progress)
         self._ticker = self._make_ticker()
         self._started = False
         self._entered = contextlib.ExitStack()
 
     def _make_ticker(self) -> Ticker:
-        logs = self._logs
+        logs, deaths = self._logs, self._deaths
         readable = None if logs is None else (logs.fd, logs.drain)
-        return Ticker("procprogress-monitor", self._interval, self._refresh, readable=readable)
+        return Ticker(
+            "procprogress-monitor", self._interval, self._refresh, readable=readable,
+            watched=deaths.fds, on_ended=deaths.ended, on_tick=deaths.poll,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -273,6 +193,7 @@ class Monitor:
         _live_monitors.discard(self)
         if self._logs is not None and self._started:
             call_quietly(self._logs.stop)  # the last lines, before the last frames
+        self._deaths.close()
         with self._lock:
             count, note = self._reading()
             self._bar.finish(count, note)  # the last frame, once
@@ -312,8 +233,9 @@ class Monitor:
     def _reading(self) -> tuple[int, str | None]:
         """The count since the Monitor was made, and what the bar says after it."""
         count = self._progress.count - self._base
-        if not self._progress.stop_requested:
-            return count, None
+        died = self._deaths.note() or self._updates.note
+        if died is not None or not self._progress.stop_requested:
+            return count, died
         reason = self._progress.stop_reason  # may come just after the flag
         return count, f"cancelled: {reason}" if reason else "cancelled"
 
@@ -342,12 +264,41 @@ class Monitor:
         with self._lock:
             count = self._progress.count - self._base
             total = None if self._bar.total is None else int(self._bar.total)
-        workers = tuple(pid for pid in self._progress._worker_pids() if pid_alive(pid))
+        pids = self._progress._worker_pids()
+        workers = tuple(WorkerInfo(pid) for pid in pids if pid_alive(pid))
         elapsed = time.monotonic() - self._start
         stopped = self._progress.stop_requested
+        lost = tuple(error.pid for error in self._deaths.lost if error.pid is not None)
         return make_snapshot(
-            count, total, elapsed, stopped, workers, (), self._stage_counts()
+            count, total, elapsed, stopped, workers, lost, self._stage_counts()
         )
+
+    def wait(self, result: Any, timeout: float | None = None) -> Any:
+        """Wait for ``result`` and return its value; raise :class:`WorkerLost` as soon
+        as a watched worker dies, where ``Pool`` would wait forever.
+
+        Args:
+            result: an ``AsyncResult`` (of ``Pool``'s ``_async`` methods), a
+                ``concurrent.futures.Future``, or an iterable of them (a list of
+                their values is returned).
+            timeout: seconds to wait in all; ``TimeoutError`` after them.
+
+        .. versionadded:: 0.2
+        """
+        if not self._started:
+            raise RuntimeError("start the Monitor (a with block does) before wait()")
+        one = hasattr(result, "ready") or isinstance(result, Future)
+        waited = [result] if one else list(result)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for item in waited:
+            while not (item.ready() if hasattr(item, "ready") else item.done()):
+                self._deaths.raise_if_lost()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"Monitor.wait(): not done within {timeout} s")
+                self._deaths.died.wait(0.02 if left is None else min(0.02, left))
+        values = [item.get(0) if hasattr(item, "ready") else item.result(0) for item in waited]
+        return values[0] if one else values
 
     @property
     def progress(self) -> SharedProgress:
@@ -368,6 +319,11 @@ def _totals(
         return None, check_stage_totals(progress.stages, total)
     checked = check_total(total)
     return checked, (dict.fromkeys(progress.stages) if progress.stages else None)
+
+
+def _pending(snapshot: Snapshot) -> bool:
+    """A Monitor's work is pending until its count reaches its total (or a stop)."""
+    return not snapshot.stopped and (snapshot.total is None or snapshot.count < snapshot.total)
 
 
 #: Monitors started and not yet closed: what ``cancel_all`` stops besides engines.

@@ -29,7 +29,6 @@ from ._results import ProgressIterator, ProgressResult, outcome, wait
 from ._shared import SharedProgress
 from ._snapshot import Snapshot
 from ._state import State
-from ._updates import Updates
 from ._wire import APPLY, MAP, STAR
 
 if TYPE_CHECKING:
@@ -88,11 +87,10 @@ class ProgressPool:
         grace: seconds that workers get to return after a stop, before they are
             terminated.
         interval: seconds between bar updates.
-        display, log_every, on_update: where progress goes and who hears of it,
-            as for :class:`procprogress.Monitor`.
+        display, log_every, on_update, forward_logs, stall_warning: as for
+            :class:`procprogress.Monitor` (a stall counts while a task runs).
         stages: names (or a dict of each name to its total) of counts beside the
             main one, for ``advance(n, stage=name)``: a bar per stage.
-        forward_logs: the workers' logs and prints go above the bars.
         tqdm_class: the bar's class (``tqdm.tqdm`` by default).
         **tqdm_kwargs: display keywords passed unchanged to the bars (``desc``,
             ``unit``, ``file``, ``disable``, ``leave``, ``position``, ...).
@@ -117,6 +115,7 @@ class ProgressPool:
         on_update: Callable[[Snapshot], object] | None = None,
         stages: Iterable[str] | Mapping[str, int | None] = (),
         forward_logs: bool = True,
+        stall_warning: float | None = None,
         tqdm_class: type[tqdm[Any]] | None = None,
         **tqdm_kwargs: Any,
     ) -> None:
@@ -125,7 +124,7 @@ class ProgressPool:
             initializer=initializer, initargs=initargs, max_tasks=maxtasksperchild,
             grace=grace, interval=interval, tqdm_class=tqdm_class, tqdm_kwargs=tqdm_kwargs,
             display=display, log_every=log_every, on_update=on_update, stages=stages,
-            forward_logs=forward_logs,
+            forward_logs=forward_logs, stall_warning=stall_warning,
         )
         self._processes = options.processes
         self._count = options.count
@@ -135,8 +134,7 @@ class ProgressPool:
         )
         self._iterators: weakref.WeakSet[ProgressIterator] = weakref.WeakSet()
         self._engine = Engine(**options.engine_options(), display=self._display, name="pool")
-        if options.on_update is not None:
-            self._engine.on_poll = Updates(options.on_update, self.snapshot).poll
+        self._engine.updates = options.updates(self.snapshot)
         self._engine.start()
         self._finalizer = weakref.finalize(self, end_dropped, self._engine, "ProgressPool")
 

@@ -10,6 +10,27 @@ from ._public import public
 
 
 @public
+class WorkerInfo(NamedTuple):
+    """One live worker, as a snapshot saw it: who it is and what it runs.
+
+    Attributes:
+        pid: its process id.
+        task: the number of the task (a chunk of items, a batch of calls) it
+            runs, or ``None`` when idle or unknown (a pool of your own).
+        item: the index, in its call's input, of the item it runs, where
+            items are counted (``count="items"``), else ``None``.
+        since: seconds that task has been running, or ``None``.
+
+    .. versionadded:: 0.2
+    """
+
+    pid: int
+    task: int | None = None
+    item: int | None = None
+    since: float | None = None
+
+
+@public
 class Snapshot(NamedTuple):
     """A reading of a run (a pool's, an executor's, a Monitor's) at one moment.
 
@@ -20,8 +41,9 @@ class Snapshot(NamedTuple):
         rate: units per second so far, or ``None`` before the first unit.
         eta: seconds left at that rate, or ``None`` when it cannot be told.
         stopped: whether the stop flag has been raised.
-        workers: the pids of the live workers (of a Monitor: those that have
-            counted through ``worker_init`` and not ended).
+        workers: a :class:`WorkerInfo` per live worker: its pid and, in a pool
+            or executor of ours, the task and item it runs and since when (of a
+            Monitor: the workers started with ``worker_init`` that have not ended).
         lost: the pids of workers that died.
         stages: each stage's count, by name (empty without stages).
 
@@ -35,7 +57,7 @@ class Snapshot(NamedTuple):
     rate: float | None
     eta: float | None
     stopped: bool
-    workers: tuple[int, ...] = ()
+    workers: tuple[WorkerInfo, ...] = ()
     lost: tuple[int, ...] = ()
     stages: Mapping[str, int] = MappingProxyType({})
 
@@ -45,7 +67,7 @@ def make_snapshot(
     total: int | None,
     elapsed: float,
     stopped: bool,
-    workers: tuple[int, ...] = (),
+    workers: tuple[WorkerInfo, ...] = (),
     lost: tuple[int, ...] = (),
     stages: Mapping[str, int] | None = None,
 ) -> Snapshot:

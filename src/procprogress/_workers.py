@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import pickle
 import selectors
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import _wire
 from ._shared import WORKER_SLOTS, SharedProgress
 from ._signals import sigint_blocked
+from ._snapshot import WorkerInfo
 
 if TYPE_CHECKING:
     from ._calls import Task
@@ -194,7 +196,27 @@ class Crew:
             else:
                 self._send_pending(worker)
 
+    def infos(self, count_items: bool) -> tuple[WorkerInfo, ...]:
+        """Each live worker and what it runs. Read from any thread: the manager may be
+        changing them, and a worker in the middle of a change shows as idle."""
+        from ._calls import Call
+
+        now, infos = time.monotonic(), []
+        for worker in list(self.workers.values()):
+            try:
+                task = worker.assigned[0]
+            except IndexError:
+                infos.append(WorkerInfo(worker.pid))
+                continue
+            counted = isinstance(task.owner, Call) and count_items
+            item = task.start + task.live if counted else None
+            since = None if task.began is None else now - task.began
+            infos.append(WorkerInfo(worker.pid, task.id, item, since))
+        return tuple(infos)
+
     def send(self, worker: Worker, task: Task) -> None:
+        if not worker.assigned:
+            task.began = time.monotonic()  # an idle worker starts it at once
         worker.assigned.append(task)
         worker.sent += 1
         worker.outbox.put(task.frame)
