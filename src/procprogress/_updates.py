@@ -61,8 +61,8 @@ def describe_workers(workers: tuple[WorkerInfo, ...], tasks_known: bool = True) 
     if not workers:
         return "no live worker"
     if not tasks_known:
-        pids = ", ".join(str(worker.pid) for worker in workers)
-        return f"live workers: pid {pids} (what each runs is not known to a Monitor)"
+        pids = ", ".join(f"pid {worker.pid}" for worker in workers)
+        return f"live workers: {pids} (what each runs is not known to a Monitor)"
     parts = []
     for worker in workers:
         if worker.task is None:
