@@ -372,3 +372,20 @@ def quick_then_stall(x, stall=1.2):
     """Items 0-3 are quick; item 4 stalls for ``stall`` seconds; the rest are quick."""
     time.sleep(stall if x == 4 else 0.01)
     return x
+
+
+def log_warnings(n):
+    """Log ``n`` WARNING lines of 100 characters; returns n."""
+    import logging
+
+    logger = logging.getLogger("tests.flood")
+    for i in range(n):
+        logger.warning("flood %06d %s", i, "x" * 80)
+    return n
+
+
+def stdout_facts(_=None):
+    """What this worker's sys.stdout is: its class name, and whether it has .buffer."""
+    import sys
+
+    return type(sys.stdout).__name__, hasattr(sys.stdout, "buffer")

@@ -95,3 +95,18 @@ def test_wait_takes_futures_and_lists_and_times_out():
             monitor.wait(ex.submit(helpers.slow_square, 2, 2.0), timeout=0.2)
     with pytest.raises(RuntimeError, match="start the Monitor"):
         pp.Monitor(pp.SharedProgress(), file=io.StringIO()).wait([])
+
+
+def test_a_terminated_pool_is_not_a_death(start_method):
+    progress = pp.SharedProgress(context=start_method)
+    pool = _pool(start_method, progress)
+    try:
+        with pp.Monitor(progress, interval=0.02, file=io.StringIO()) as monitor:
+            assert monitor.wait(pool.map_async(helpers.advance_once, range(8))) == list(range(8))
+            pool.terminate()  # SIGTERM to every worker: they hand in and free their rows
+            pool.join()
+            time.sleep(0.2)
+            assert monitor.snapshot().lost == ()
+    finally:
+        pool.terminate()
+        pool.join()

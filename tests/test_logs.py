@@ -121,3 +121,67 @@ def test_in_a_terminal_worker_lines_land_above_the_bar_whole(face, start_method)
     lines = [p.decode() for p in pieces if b"tests.work" in p]
     assert len(lines) == 40 and all(WORKER_LINE.match(line) for line in lines), lines
     assert b"files: 100%" in seen or b"100%|" in seen, seen
+
+
+def test_a_full_pipe_that_no_one_reads_never_hangs_a_worker(start_method):
+    """The flag says a parent reads, but none does: the pipe fills, and the lines go
+    where they would have gone (here, the worker's real stderr), with no deadlock."""
+    progress = pp.SharedProgress(context=start_method)
+    progress._forwarding.value = 1  # a reader that stopped reading, flag still up
+    pool = multiprocessing.get_context(start_method).Pool(
+        1, initializer=pp.worker_init, initargs=(progress,))
+    try:
+        assert pool.apply_async(helpers.log_warnings, (3000,)).get(30) == 3000
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def test_a_failing_parent_handler_never_repeats_or_loses_the_other_lines():
+    class FailsOnce(logging.Handler):
+        failed = False
+
+        def emit(self, record):
+            if not FailsOnce.failed:
+                FailsOnce.failed = True
+                raise RuntimeError("handler down, once")
+
+        def handleError(self, record):
+            raise  # a handler that lets its errors out
+
+    keep, failing = Keep(), FailsOnce()
+    logger = logging.getLogger("tests")
+    logger.addHandler(keep)  # first: it sees every record the parent shows
+    logger.addHandler(failing)
+    logger.setLevel(logging.INFO)
+    try:  # spawn: the workers do not inherit these handlers
+        pp.progress_map(helpers.log_and_print, range(6), processes=2, context="spawn",
+                        file=io.StringIO())
+    finally:
+        logger.removeHandler(failing)
+        logger.removeHandler(keep)
+        logger.setLevel(logging.NOTSET)
+    assert FailsOnce.failed
+    assert sorted(r.getMessage().split(" logged")[0] for r in keep.records) == [
+        f"item {i}" for i in range(6)]  # each once: none shown again, none lost
+
+
+def test_progress_lines_reach_stderr_where_logging_would_drop_them(capsys):
+    root = logging.getLogger()
+    handler = logging.StreamHandler(io.StringIO())
+    root.addHandler(handler)  # logging configured, the root at WARNING (the default)
+    try:
+        pp.progress_map(helpers.square, range(10), processes=2, display="log", desc="files")
+    finally:
+        root.removeHandler(handler)
+    assert "files: 10/10 (100.0%)" in capsys.readouterr().err
+    assert "files:" not in handler.stream.getvalue()
+
+
+def test_forward_logs_false_leaves_the_workers_streams_as_they_were():
+    facts = pp.progress_map(helpers.stdout_facts, range(2), processes=2, context="spawn",
+                            forward_logs=False, file=io.StringIO())
+    assert all(name != "ForwardedStream" for name, _ in facts), facts
+    facts = pp.progress_map(helpers.stdout_facts, range(2), processes=2, context="spawn",
+                            file=io.StringIO())
+    assert all(name == "ForwardedStream" and has_buffer for name, has_buffer in facts), facts

@@ -107,8 +107,9 @@ class DeathWatch:
         if not self.lost:
             return None
         first = self.lost[0]
+        how = "" if first.exitcode is None else f", {describe(first.exitcode)}"
         more = f" (+{len(self.lost) - 1} more)" if len(self.lost) > 1 else ""
-        return f"worker pid {first.pid} lost{more}"
+        return f"worker pid {first.pid} lost{how}{more}"
 
     def raise_if_lost(self, held: Any = None) -> None:
         if self.lost:

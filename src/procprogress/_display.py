@@ -4,7 +4,8 @@ A terminal gets a bar. Output that is not a terminal (CI logs, ``nohup``, a
 file, a pipe) gets plain lines instead, at a bounded rate: one at the start,
 one every ``log_every`` seconds, one at the end, with no carriage returns.
 They go to the ``file=`` the user chose, else through the ``procprogress``
-logger, else (no logging configured) straight to stderr. ``display="auto"``
+logger where logging would show them (a handler, INFO enabled), else straight
+to stderr. ``display="auto"``
 picks, ``"bar"``, ``"log"`` and ``"none"`` decide; ``disable=True`` is
 ``"none"``.
 
@@ -209,8 +210,8 @@ class LogLines:
             if self._file is not None:
                 self._file.write(line + "\n")
                 self._file.flush()
-            elif logger.hasHandlers():
-                logger.info(line)
+            elif logger.hasHandlers() and logger.isEnabledFor(logging.INFO):
+                logger.info(line)  # else logging would drop it: stderr, as unconfigured
             elif sys.stderr is not None:
                 sys.stderr.write(line + "\n")
                 sys.stderr.flush()

@@ -133,6 +133,7 @@ class Engine:
             "initializer": initializer,
             "initargs": tuple(initargs),
             "max_tasks": max_tasks,
+            "forward_logs": forward_logs,
         }
         self._crew = Crew(context, worker_main, self.progress, self._wake_r, options)
         #: Reads the workers' logs and prints for the manager to show (None: not asked).
@@ -336,6 +337,7 @@ class Engine:
 
     def _close(self) -> None:
         self._crew.close()
+        self.progress._close_log_pipe()  # its workers are gone: no one writes to it
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)

@@ -175,6 +175,8 @@ class Installed:
             if in_main:
                 self.main_in_flush = False
         if self.exit_after_flush and in_main:
+            if self.row is not None:
+                self.progress._release_row(self.row)  # an exit asked for: not a death
             _signals.die_by_sigterm()
 
     def _flush_locked(self) -> None:
@@ -221,15 +223,22 @@ class Installed:
                 self._parent_gone()  # the parent's end of the doorbell closed: it died
             if self.stopping.is_set():
                 return
+            if self.forwarded is not None:  # before the counts: a flush answered means
+                self._forward_logs()  # every line logged before it was sent too
             self.flush()
-            if self.forwarded is not None:
-                self.forwarded.adopt_logging()  # the worker's code may have imported it
-                self.forwarded.flush()
             self._stop_task_if_asked()
             if self.watch_parent and os.getppid() != self.parent_pid:
                 self._parent_gone()
             if self.owner is not None and self.owner.gone(ready):
                 self._parent_gone()
+
+    def _forward_logs(self) -> None:
+        try:
+            assert self.forwarded is not None
+            self.forwarded.adopt_logging()  # the worker's code may have imported it
+            self.forwarded.flush()
+        except Exception:  # never this thread's end: it counts and watches the parent
+            pass
 
     def _stop_task_if_asked(self) -> None:
         task = self.task

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ._logs import FIELDS, HEADER, RECORD, STDOUT
 
+#: Reads of 64 KiB per drain, at most.
+READS_PER_DRAIN = 16
+
 if TYPE_CHECKING:
     from ._shared import SharedProgress
 
@@ -47,7 +50,9 @@ class Reader:
         self._progress._forwarding.value = 0
 
     def drain(self) -> None:
-        while True:
+        """Show what has come, a bounded amount per call: a flood of lines must not
+        keep the thread from its bars (the rest comes at its next wake)."""
+        for _ in range(READS_PER_DRAIN):
             try:
                 data = os.read(self.fd, 65536)
             except (BlockingIOError, InterruptedError):
@@ -61,17 +66,19 @@ class Reader:
 
     def _take_messages(self) -> None:
         buffer, offset = self._buffer, 0
-        while len(buffer) - offset >= HEADER.size:
-            pid, number, length, last = HEADER.unpack_from(buffer, offset)
-            end = offset + HEADER.size + length
-            if end > len(buffer):
-                break
-            part = self._parts.setdefault((pid, number), bytearray())
-            part += buffer[offset + HEADER.size : end]
-            offset = end
-            if last:
-                self._show(bytes(self._parts.pop((pid, number))))
-        del buffer[:offset]
+        try:
+            while len(buffer) - offset >= HEADER.size:
+                pid, number, length, last = HEADER.unpack_from(buffer, offset)
+                end = offset + HEADER.size + length
+                if end > len(buffer):
+                    break
+                part = self._parts.setdefault((pid, number), bytearray())
+                part += buffer[offset + HEADER.size : end]
+                offset = end
+                if last:
+                    self._show(bytes(self._parts.pop((pid, number))))
+        finally:  # what was shown is gone, even if showing the next one failed
+            del buffer[:offset]
 
     def _show(self, payload: bytes) -> None:
         import logging
@@ -84,7 +91,10 @@ class Reader:
             return
         with tqdm.external_write_mode():
             for kind, data in messages:
-                self._show_one(logging, kind, data)
+                try:
+                    self._show_one(logging, kind, data)
+                except Exception:  # a failing handler, a closed stdout: the next one
+                    pass
 
     @staticmethod
     def _show_one(logging: Any, kind: int, data: Any) -> None:
@@ -102,7 +112,9 @@ class Reader:
 
 
 def reader_for(progress: SharedProgress, forward: bool) -> Reader | None:
-    return Reader(progress) if forward else None
+    """A reader, if asked for and this process holds the pipe's read end (a process
+    that got the shared state by pickling, a spawned child, does not)."""
+    return Reader(progress) if forward and progress._log_r is not None else None
 
 
 def call_quietly(callback: Callable[[], None]) -> None:

@@ -75,10 +75,12 @@ class Sender:
         return bool(self._flag.value)
 
     def send(self, kind: int, data: Any, *, now: bool) -> None:
+        refused = None
         with self._lock:
             self._held.append((kind, data))
             if now or len(self._held) >= BATCH:
-                self._write_locked()
+                refused = self._write_locked()
+        self._show_here(refused)
 
     def flush(self, timeout: float = -1) -> None:
         """Write what waits. With a ``timeout``, give up if the lock stays taken (a
@@ -86,15 +88,26 @@ class Sender:
         if not self._lock.acquire(timeout=timeout):
             return
         try:
-            self._write_locked()
+            refused = self._write_locked()
         finally:
             self._lock.release()
+        self._show_here(refused)
 
-    def _write_locked(self) -> None:
+    def _show_here(self, refused: list[tuple[int, Any]] | None) -> None:
+        """Messages the pipe refused, shown where they would have gone: outside the
+        lock, since showing them may write to a stream that sends again."""
+        for kind, data in refused or ():
+            self._local(kind, data)
+
+    def _write_locked(self) -> list[tuple[int, Any]] | None:
+        """Write the batch; returns its messages if the pipe would not take them (it
+        is full: the parent is far behind, or gone; or no parent reads any more)."""
         held = self._held
         if not held:
-            return
+            return None
         self._held = []
+        if not self.active():
+            return held
         payload = _pickled(held)
         number, pid = next(self._numbers) & 0xFFFFFFFF, os.getpid()
         chunks = [payload[i : i + CHUNK] for i in range(0, len(payload), CHUNK)]
@@ -102,9 +115,9 @@ class Sender:
             for index, chunk in enumerate(chunks):  # each write atomic: at most PIPE_BUF
                 last = index == len(chunks) - 1
                 os.write(self._fd, HEADER.pack(pid, number, len(chunk), last) + chunk)
-        except OSError:  # full (the parent is far behind) or gone: show them here
-            for kind, data in held:
-                self._local(kind, data)
+        except OSError:
+            return held
+        return None
 
 
 def _pickled(messages: list[tuple[int, Any]]) -> bytes:
@@ -163,22 +176,31 @@ def forwarding_handler(sender: Sender, fallback: list[logging.Handler]) -> loggi
 
     class ForwardingHandler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if sender.active():
-                sender.send(RECORD, _portable(record), now=record.levelno >= logging.WARNING)
-            else:
-                handle_here(fallback, record)
+            try:
+                if sender.active():
+                    now = record.levelno >= logging.WARNING
+                    sender.send(RECORD, _portable(record), now=now)
+                else:
+                    handle_here(fallback, record)
+            except Exception:  # a bad format string, say: reported as logging does
+                self.handleError(record)
 
     return ForwardingHandler()
 
 
 def handle_here(fallback: list[logging.Handler], record: logging.LogRecord) -> None:
-    """What the worker's own handlers would have done with ``record``."""
+    """What the worker's own handlers would have done with ``record``; with none, what
+    logging's last resort does (warnings and worse, to the real stderr)."""
     import logging
 
-    handlers: list[logging.Handler | None] = [*fallback] or [logging.lastResort]
-    for handler in handlers:
-        if handler is not None and record.levelno >= handler.level:
-            handler.handle(record)
+    if fallback:
+        for handler in fallback:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+    elif record.levelno >= logging.WARNING:
+        stream = getattr(sys.stderr, "original", sys.stderr)  # never our own stream
+        if stream is not None:
+            stream.write(logging.Formatter().format(record) + "\n")
 
 
 class ForwardedStream(io.TextIOBase):
@@ -193,7 +215,8 @@ class ForwardedStream(io.TextIOBase):
 
     def write(self, text: str) -> int:
         if not self._sender.active():
-            self.flush()
+            if self._pending:
+                self._write_pending()
             return int(self.original.write(text))
         with self._lock:
             lines, newline, rest = (self._pending + text).rpartition("\n")
@@ -210,16 +233,22 @@ class ForwardedStream(io.TextIOBase):
         self.original.write(text)
         self.original.flush()
 
+    def _write_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, ""
+        self.original.write(pending)
+
     def flush(self) -> None:
         """A line not yet ended stays until it ends (the parent shows whole lines)."""
         if self._pending and not self._sender.active():
-            with self._lock:
-                pending, self._pending = self._pending, ""
-            self.original.write(pending)
+            self._write_pending()
         try:
             self.original.flush()
         except (AttributeError, ValueError):
             pass
+
+    def __getattr__(self, name: str) -> Any:  # buffer, reconfigure, errors, name, ...
+        return getattr(self.original, name)
 
     def finish(self) -> None:
         """The worker ends: what is left, as a line of its own."""
@@ -234,7 +263,7 @@ class ForwardedStream(io.TextIOBase):
         return int(self.original.fileno())
 
     def isatty(self) -> bool:
-        return False
+        return False if self._sender.active() else bool(self.original.isatty())
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -251,7 +280,8 @@ class Installed:
 
     def __init__(self, progress: SharedProgress) -> None:
         self._sender = Sender(progress, self._here)
-        self._level = int(progress._log_level.value)
+        self._progress = progress
+        self._level = 0  # the parent's root level, as last set here
         self._handler: logging.Handler | None = None
         self._fallback: list[logging.Handler] = []
         self.streams = []
@@ -264,18 +294,26 @@ class Installed:
         self.adopt_logging()
 
     def adopt_logging(self) -> None:
-        """Forward records too, if ``logging`` has been imported (cheap to call often)."""
-        if self._handler is not None or "logging" not in sys.modules:
+        """Forward records too, once ``logging`` has been imported; keep handlers the
+        worker's own code added later as the ones to fall back on. Cheap: called at
+        every task and every flusher round."""
+        if "logging" not in sys.modules:
             return
         import logging
-        import multiprocessing
 
         root = logging.getLogger()
-        self._fallback = list(root.handlers)
-        self._handler = forwarding_handler(self._sender, self._fallback)
-        root.handlers = [self._handler]
-        if self._level and multiprocessing.get_start_method(allow_none=True) != "fork":
-            root.setLevel(self._level)  # the parent's: a spawned worker starts at WARNING
+        if self._handler is None:
+            self._fallback[:] = root.handlers
+            self._handler = forwarding_handler(self._sender, self._fallback)
+            root.handlers = [self._handler]
+        elif len(root.handlers) != 1 or root.handlers[0] is not self._handler:
+            added = [h for h in root.handlers if h is not self._handler]
+            self._fallback.extend(h for h in added if h not in self._fallback)
+            root.handlers = [self._handler]  # one way out: the parent's handlers
+        level = int(self._progress._log_level.value)
+        if level and level != self._level and self._progress._unpickled:
+            self._level = level  # the parent's: a spawned worker starts at WARNING
+            root.setLevel(level)
 
     def _here(self, kind: int, data: Any) -> None:
         """A message the pipe could not take, shown where it would have gone."""
@@ -294,6 +332,17 @@ class Installed:
         """Send what waits (the flusher calls this every round)."""
         self._sender.flush(timeout)
 
+    def forget(self) -> None:
+        """In a child forked from this worker: put back what ``install`` changed, and
+        send nothing of what waits (the worker sends it)."""
+        for name, stream in self.streams:
+            if getattr(sys, name) is stream:
+                setattr(sys, name, stream.original)
+        if self._handler is not None:
+            import logging
+
+            logging.getLogger().handlers = list(self._fallback)
+
     def uninstall(self) -> None:
         for name, stream in self.streams:
             stream.finish()
@@ -308,6 +357,24 @@ class Installed:
                 root.handlers = self._fallback
 
 
-def install(progress: SharedProgress) -> Installed:
+_current: list[Installed] = []  # what this process installed, for a forked child
+
+
+def install(progress: SharedProgress) -> Installed | None:
     """Forward this worker's logs and prints to whichever parent reads them."""
-    return Installed(progress)
+    if progress._log_w is None:  # closed: its engine ended
+        return None
+    if progress._log_r is not None:  # inherited through fork: the parent reads it
+        progress._log_r.close()
+        progress._log_r = None
+    installed = Installed(progress)
+    _current[:] = [installed]
+    return installed
+
+
+def _forget_in_child() -> None:
+    while _current:
+        _current.pop().forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

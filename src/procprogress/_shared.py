@@ -114,6 +114,7 @@ class SharedProgress:
         self._log_r, self._log_w = ctx.Pipe(duplex=False)
         self._forwarding: Any = ctx.RawValue("b", 0)  # up while a parent reads the pipe
         self._log_level: Any = ctx.RawValue("i", 0)  # the parent's root logging level
+        self._unpickled = False  # true in a process that got it by pickling (spawn)
         self._init_local()
 
     def _init_local(self) -> None:
@@ -156,6 +157,7 @@ class SharedProgress:
         for name in self._SHARED:
             setattr(self, name, state[name])
         self._log_r = None  # the parent's end: the parent reads
+        self._unpickled = True
         self._init_local()
 
     # -- parent side ----------------------------------------------------------------------
@@ -262,6 +264,13 @@ class SharedProgress:
 
     def _advances_were_ignored(self) -> bool:
         return bool(self._ignored_advances.value)
+
+    def _close_log_pipe(self) -> None:
+        """Close both ends of the workers' log pipe (their parent has read them all)."""
+        for end in (self._log_r, self._log_w):
+            if end is not None:
+                end.close()
+        self._log_r = self._log_w = None
 
     def _worker_pids(self) -> list[int]:
         """The pids of the rows in use: workers that count here and have not ended."""

@@ -61,6 +61,7 @@ def worker_main(
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
     max_tasks: int | None,
+    forward_logs: bool = True,
 ) -> None:
     """The life of one worker: install, initialize, run tasks until told to exit."""
     sender = Sender(results.fileno())
@@ -72,6 +73,7 @@ def worker_main(
         row=row,
         bell=bell.fileno(),
         report=sender.report,
+        forward_logs=forward_logs,
     )
     try:
         if initializer is not None:

@@ -111,7 +111,8 @@ def raise_if_stopped() -> None:
 
 
 def _advance_many(n: Any) -> None:
-    n = _checked_step(n)
+    if n.__class__ is not int or not 0 <= n < MAX_STEP:  # the common case: no call
+        n = _checked_step(n)
     if n and _count_one is not _DISCARD:  # nobody would drain them otherwise
         if _count_one is _ignored:
             _ignored(None)
@@ -226,6 +227,7 @@ def install(
     row: int | None = None,
     bell: int | None = None,
     report: Callable[[int, list[Any], int], None] | None = None,
+    forward_logs: bool = True,
 ) -> Installed:
     """Install ``progress`` in this process, replacing what was there."""
     global _installed, _count_one
@@ -249,8 +251,8 @@ def install(
     )
     _show_stop(state.stop_view)
     _show_stages(state.stages.adders if state.stages is not None else {})
-    if multiprocessing.parent_process() is not None:  # a worker: its output goes up
-        state.forwarded = _logs.install(progress)
+    if forward_logs and multiprocessing.parent_process() is not None:  # a worker's
+        state.forwarded = _logs.install(progress)  # output goes up to the parent
     _installed = state
     if multiprocessing.parent_process() is not None:
         ignore_sigint_in_worker(always=own_sigint)
