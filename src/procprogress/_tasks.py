@@ -98,6 +98,8 @@ def _run_tasks(
         if frame is None or frame[0] == _wire.EXIT:
             return
         task_id, outcome = run_task(frame, state, call_stops)
+        if state.forwarded is not None:
+            state.forwarded.flush()  # a task's lines reach the parent before its result
         sender.send(DONE, task_id, outcome)
         done += 1
         if max_tasks is not None and done >= max_tasks:
