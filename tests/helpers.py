@@ -368,6 +368,15 @@ def call_then_advance(fn, x):
     return result
 
 
+def count_into_stages(x):
+    """Count 10 units into stage "read" and 5 into "parse", slowly; return x."""
+    for _ in range(10):
+        pp.advance(stage="read")
+        time.sleep(0.002)
+    pp.advance(5, stage="parse")
+    return x
+
+
 def quick_then_stall(x, stall=1.2):
     """Items 0-3 are quick; item 4 stalls for ``stall`` seconds; the rest are quick."""
     time.sleep(stall if x == 4 else 0.01)

@@ -76,6 +76,23 @@ def test_every_face_takes_stages_and_shows_a_bar_for_each(face, start_method):
     assert re.search(r"parse: 90it", text), text  # no total given for parse
 
 
+def test_stage_bars_stay_in_place_in_a_terminal(start_method):
+    from tests.test_display import _run_in_a_terminal
+
+    code, _, seen = _run_in_a_terminal("map", start_method, "desc='files'",
+                                       "stages={'read': 400, 'parse': 200}",
+                                       work="count_into_stages")
+    assert code == 0, seen
+    text = seen.decode()
+    # The last frame of each bar shows its exact final count, once each, and no frame
+    # of one bar is written into another's line.
+    assert text.count("read: 100%") == 1 and "400/400" in text, text
+    assert text.count("parse: 100%") == 1 and "200/200" in text, text
+    assert text.count("files: 100%") == 1, text
+    for piece in re.split(r"[\r\n]|\x1b\[A", text):
+        assert piece.count("%|") <= 1, piece  # one bar per screen line
+
+
 def test_stage_lines_in_a_log(tmp_path):
     out = io.StringIO()
     pp.progress_map(count_stages, range(20), processes=2, stages={"read": 140, "parse": 60},

@@ -124,11 +124,12 @@ def test_snapshot_says_what_each_worker_runs_and_since_when():
     assert {w.pid for w in running} <= {w.pid for s in seen.snapshots for w in s.workers}
 
 
-def test_a_stall_is_said_once_on_the_bar_and_in_the_log_and_its_end_too(caplog):
+def test_a_stall_is_said_once_on_the_bar_and_in_the_log_and_its_end_too(caplog, start_method):
     caplog.set_level(logging.INFO, logger="procprogress")
     out = io.StringIO()
     results = pp.progress_map(helpers.quick_then_stall, range(8), processes=1, chunksize=1,
-                              interval=0.02, stall_warning=0.4, file=out)
+                              context=start_method, interval=0.02, stall_warning=0.4,
+                              file=out)
     assert results == list(range(8))
     said = [r.getMessage() for r in caplog.records if r.name == "procprogress"]
     stalls = [m for m in said if "no progress for" in m]
