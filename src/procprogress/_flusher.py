@@ -24,6 +24,7 @@ import threading
 
 from . import _logs, _signals
 from ._shared import COUNT_LIMIT, SharedProgress
+from ._stages import local_stages
 from ._watch import ProcessWatch
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
@@ -148,7 +149,7 @@ class Installed:
             progress._adopt_row(row, self.pid)
             self.row = row
         self.units = 0 if self.row is None else progress._row_units(self.row)
-        self.stages = progress._local_stages(self.row)  # None: no stages declared
+        self.stages = local_stages(progress, self.row)  # None: no stages declared
         self.forwarded: _logs.Installed | None = None  # logs and prints to the parent
         self.stopping = threading.Event()
         self.wake_r, self.wake_w = os.pipe()  # wakes the flusher: uninstall, signals
@@ -195,17 +196,18 @@ class Installed:
 
     def _write_counts(self, delta: int, task: RunningTask | None) -> None:
         """This worker's counts into its row of the shared table (no lock is taken)."""
-        if self.stages is not None:
-            self.stages.flush(self.progress, self.row)
+        stages = self.stages
+        stage_deltas = stages.drain() if stages is not None else []
         if self.row is None:  # the table is full: count on the shared counter instead
-            if delta and not self.progress._add_unrowed(delta):
+            if not self.progress._add_unrowed(delta, stage_deltas):
                 self._keep_count(delta)  # its lock stayed taken: keep them for later
+                if stages is not None:
+                    stages.keep(stage_deltas)
             return
         self.units = min(self.units + delta, COUNT_LIMIT)
-        if task is None:
-            self.progress._write_row(self.row, self.units, -1, 0)
-        else:
-            self.progress._write_row(self.row, self.units, task.task_id, task.units)
+        task_id, task_units = (-1, 0) if task is None else (task.task_id, task.units)
+        stage_units = stages.units if stages is not None else None
+        self.progress._write_row(self.row, self.units, task_id, task_units, stage_units)
 
     # -- the flusher thread ----------------------------------------------------------------
 

@@ -240,7 +240,7 @@ class Manager:
     def _check_ignored_advances(self) -> None:
         """Say once that advance() calls were ignored: a bytes bar would otherwise read
         ``6.00/101M`` with an ETA of years, and no word why."""
-        if not self._told_ignored and self.engine.progress._advances_were_ignored():
+        if not self._told_ignored and self.engine.progress._ignored_advances.value:
             self._told_ignored = True
             try:
                 warnings.warn(IGNORED_ADVANCES, RuntimeWarning, stacklevel=2)

@@ -12,16 +12,19 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from functools import partial
 from multiprocessing.context import BaseContext
 
 from ._compat import spawning_a_process
 from ._public import public
-from ._stages import LocalStages, check_stages, read_totals
+from ._stages import check_stages
 
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any, Union
+    from typing import Any, Callable, TypeVar, Union
+
+    T = TypeVar("T")
 
     ContextLike = Union[str, BaseContext, None]
 
@@ -103,7 +106,8 @@ class SharedProgress:
         self._table: Any = ctx.RawArray("q", WORKER_SLOTS * ROW)
         self._rows_used: Any = ctx.RawValue("q", 0)  # rows 0..used-1 have ever been taken
         self._flush_requests: Any = ctx.RawValue("q", 0)  # only the parent writes it
-        self._ignored_advances: Any = ctx.RawValue("b", 0)  # set by a worker, once
+        # Set by a worker whose advance() was ignored: its run counts items.
+        self._ignored_advances: Any = ctx.RawValue("b", 0)
         # Taken only to claim a row, by workers of a pool of the user's own.
         self._claim_lock: Any = ctx.Lock()
         self._claim_holder: Any = ctx.RawValue("q", 0)
@@ -187,20 +191,13 @@ class SharedProgress:
         """
         if not self.stages:
             return {}
-        width = len(self.stages)
-        totals = read_totals(
-            self._table, self._stage_table, self._rows_used.value, width, ROW, SEQ
-        )
-        unrowed = self._unrowed_stages
-        return {name: totals[i] + unrowed[i] for i, name in enumerate(self.stages)}
-
-    def _local_stages(self, row: int | None) -> LocalStages | None:
-        """A worker's stage counts, going on from what its row holds (worker side)."""
-        if not self.stages:
-            return None
-        width = len(self.stages)
-        start = [0] * width if row is None else self._stage_table[row * width : (row + 1) * width]
-        return LocalStages(self.stages, start)
+        table, stage_table, width = self._table, self._stage_table, len(self.stages)
+        totals = list(self._unrowed_stages)
+        for row in range(self._rows_used.value):
+            span = slice(row * width, (row + 1) * width)
+            values = read_whole(table, row * ROW + SEQ, partial(stage_table.__getitem__, span))
+            totals = [total + value for total, value in zip(totals, values)]
+        return {name: min(total, COUNT_LIMIT) for name, total in zip(self.stages, totals)}
 
     def _units(self) -> int:
         """What every row counted, summed."""
@@ -212,13 +209,7 @@ class SharedProgress:
         """One row, whole: read again while its worker is writing it. A worker that died
         mid-write leaves the sequence number odd; its row is then read as it is."""
         base = row * ROW
-        for _ in range(1000):
-            seq = table[base + SEQ]
-            if seq & 1 == 0:
-                values = tuple(table[base : base + ROW])
-                if table[base + SEQ] == seq:
-                    return values
-        return tuple(table[base : base + ROW])
+        return read_whole(table, base + SEQ, lambda: tuple(table[base : base + ROW]))
 
     def _rows(self) -> dict[int, tuple[int, ...]]:
         """Every row in use, whole, by row number."""
@@ -257,13 +248,6 @@ class SharedProgress:
         with self._local_lock:
             if self._rows_used.value <= row:
                 self._rows_used.value = row + 1
-
-    def _note_ignored_advance(self) -> None:
-        """A worker's advance() was ignored: its run counts items (worker side)."""
-        self._ignored_advances.value = 1
-
-    def _advances_were_ignored(self) -> bool:
-        return bool(self._ignored_advances.value)
 
     def _close_log_pipe(self) -> None:
         """Close both ends of the workers' log pipe (their parent has read them all)."""
@@ -325,13 +309,17 @@ class SharedProgress:
         table[base + ANSWERED] = self._flush_requests.value
         table[base + PID] = pid
 
-    def _write_row(self, row: int, units: int, task: int, task_units: int) -> None:
-        """A worker's counts into its own row (only that worker writes it)."""
+    def _write_row(
+        self, row: int, units: int, task: int, task_units: int, stages: list[int] | None
+    ) -> None:
+        """A worker's counts (and stage counts) into its own row; only it writes it."""
         table, base = self._table, row * ROW
         table[base + SEQ] += 1  # odd: a reader reads again
         table[base + UNITS] = min(units, COUNT_LIMIT)  # a 'q' array wraps what exceeds it
         table[base + TASK] = task
         table[base + TASK_UNITS] = min(task_units, COUNT_LIMIT)
+        if stages is not None:
+            self._stage_table[row * len(stages) : (row + 1) * len(stages)] = stages
         table[base + SEQ] += 1
 
     def _row_units(self, row: int) -> int:
@@ -344,14 +332,19 @@ class SharedProgress:
         table[base + TASK_UNITS] = 0
         table[base + PID] = 0
 
-    def _add_unrowed(self, delta: int) -> bool:
-        """Count ``delta`` units of a worker that found no free row, on the counter."""
+    def _add_unrowed(self, delta: int, stage_deltas: list[int]) -> bool:
+        """Count ``delta`` units (and stage units) of a worker that found no free row,
+        on the counter (and the stages' spill), under the counter's lock."""
+        if not delta and not any(stage_deltas):
+            return True  # nothing to count: no lock to take
         lock = self.counter.get_lock()
         if not lock.acquire(timeout=CLAIM_PATIENCE):
             return False
         try:
             raw = self._raw_counter
             raw.value = min(raw.value + delta, 2**31 - 1)
+            for index, stage_delta in enumerate(stage_deltas):
+                self._unrowed_stages[index] += stage_delta
         finally:
             lock.release()
         return True
@@ -378,6 +371,19 @@ class SharedProgress:
     def _answer_flush(self, row: int, request: int) -> None:
         """Every count made before request ``request`` was read is in the row."""
         self._table[row * ROW + ANSWERED] = request
+
+
+def read_whole(table: Any, seq_index: int, read: Callable[[], T]) -> T:
+    """``read()`` of a row's columns with the row's sequence number even and unchanged
+    across it: read again while the worker writes. A worker that died mid-write
+    leaves the number odd; the row is then read as it is."""
+    for _ in range(1000):
+        seq = table[seq_index]
+        if seq & 1 == 0:
+            values = read()
+            if table[seq_index] == seq:
+                return values
+    return read()
 
 
 def pid_alive(pid: int) -> bool:

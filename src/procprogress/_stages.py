@@ -9,7 +9,8 @@ one. ``advance(stage=...)`` always counts into its stage, whatever ``count=``
 says of the main count.
 
 Worker side, ``LocalStages`` keeps a ``deque`` per stage: ``advance`` appends
-to it (one C call), and the flusher drains it into the row.
+to it (one C call), and the flusher drains it into the row, in the same write
+as the main count (``SharedProgress._write_row``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import collections
 TYPE_CHECKING = False  # not typing's: a spawn worker need not import typing to start
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from typing import Any, Callable
+    from typing import Callable
 
     from ._shared import SharedProgress
 
@@ -69,6 +70,15 @@ def stages_and_totals(stages: object) -> tuple[tuple[str, ...], dict[str, int | 
     return names, dict.fromkeys(names)
 
 
+def local_stages(progress: SharedProgress, row: int | None) -> LocalStages | None:
+    """A worker's stage counts, going on from what its row holds (worker side)."""
+    if not progress.stages:
+        return None
+    width = len(progress.stages)
+    start = [0] * width if row is None else progress._stage_table[row * width : (row + 1) * width]
+    return LocalStages(progress.stages, start)
+
+
 def unknown_stage(stage: object, names: tuple[str, ...]) -> ValueError:
     """The error of ``advance(stage=...)`` with a name the run does not have."""
     if not names:
@@ -104,53 +114,9 @@ class LocalStages:
             self.units[index] = min(self.units[index] + delta, STAGE_LIMIT)
         return deltas
 
-    def flush(self, progress: SharedProgress, row: int | None) -> None:
-        """Drain the queues into the worker's row, inside the row's sequence window
-        (or, with no row, into the shared spill, under the counter's lock)."""
-        from ._shared import CLAIM_PATIENCE, ROW, SEQ
-
-        deltas = self.drain()
-        width = len(self.names)
-        if row is not None:
-            table = progress._table
-            table[row * ROW + SEQ] += 1
-            progress._stage_table[row * width : (row + 1) * width] = self.units
-            table[row * ROW + SEQ] += 1
-            return
-        if not any(deltas):
-            return
-        lock = progress.counter.get_lock()
-        if not lock.acquire(timeout=CLAIM_PATIENCE):
-            self.keep(deltas)  # its lock stayed taken: keep them for later
-            return
-        try:
-            for index, delta in enumerate(deltas):
-                progress._unrowed_stages[index] += delta
-        finally:
-            lock.release()
-
     def keep(self, deltas: list[int]) -> None:
         """Put back deltas that could not be written (the row table was full)."""
         for index, delta in enumerate(deltas):
             if delta:
                 self._queues[index].append(delta)
                 self.units[index] -= delta
-
-
-def read_totals(table: Any, stage_table: Any, rows: int, width: int, row_width: int,
-                seq: int) -> list[int]:
-    """Every row's stage columns, summed; each row read whole (its sequence number
-    unchanged across the read), as the main count is."""
-    totals = [0] * width
-    for row in range(rows):
-        base, stage_base = row * row_width + seq, row * width
-        values = stage_table[stage_base : stage_base + width]
-        for _ in range(1000):
-            number = table[base]
-            if number & 1 == 0:
-                values = stage_table[stage_base : stage_base + width]
-                if table[base] == number:
-                    break
-        for index, value in enumerate(values):
-            totals[index] += value
-    return [min(total, STAGE_LIMIT) for total in totals]

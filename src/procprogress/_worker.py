@@ -156,7 +156,7 @@ def _ignored(_: object) -> None:
     _count_one = _DISCARD
     state = installed()
     if state is not None:
-        state.progress._note_ignored_advance()
+        state.progress._ignored_advances.value = 1
 
 
 def _saw_stop() -> bool:
