@@ -218,7 +218,6 @@ class CallBars:
         self._apply_units = 0  # ... and their units
         self._totals: list[int | None] = []
         self._error: BaseException | None = None
-        self._any_started = False
 
     def _new_bar(self, call: Call, total: int | None) -> Display:
         keywords = self._keywords if call.desc is None else {**self._keywords, "desc": call.desc}
@@ -226,7 +225,6 @@ class CallBars:
 
     def started(self, call: Call) -> None:
         self._totals.append(call.total)
-        self._any_started = True
         if call.total == 0:
             return  # an empty call: nothing to show
         if not call.single:
@@ -257,7 +255,7 @@ class CallBars:
             bar.show(call.live_units(), None, note)
         if self._applies:
             self._show_applies()
-        if self._stages is not None and self._any_started:
+        if self._stages is not None and self._totals:  # a call has started
             self._stages.show(engine.progress.stage_counts, engine_note(engine), now=True)
 
     def finished(self, call: Call) -> None:

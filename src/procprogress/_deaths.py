@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import threading
-from typing import Any
 
 from ._errors import WorkerLost
 from ._shared import SharedProgress, pid_alive
@@ -111,6 +110,6 @@ class DeathWatch:
         more = f" (+{len(self.lost) - 1} more)" if len(self.lost) > 1 else ""
         return f"worker pid {first.pid} lost{how}{more}"
 
-    def raise_if_lost(self, held: Any = None) -> None:
+    def raise_if_lost(self) -> None:
         if self.lost:
             raise self.lost[0]

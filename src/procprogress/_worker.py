@@ -180,9 +180,9 @@ def _take_local_count() -> int:
 def _forget_in_child() -> None:
     """A process forked from an installed one has no flusher: count nowhere, and
     send no signal wake-ups to the parent's flusher."""
-    global _count_one, _stage_adders
+    global _count_one
     _count_one = _DISCARD
-    _stage_adders = {}
+    _show_stages({})
     _ticks.clear()
     _steps.clear()
     state = _installed
