@@ -7,12 +7,13 @@ ticker), so a message and a frame never interleave.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._logs import FIELDS, HEADER, RECORD, STDOUT
+from ._logs import HEADER, RECORD, STDOUT, record_from
 
 #: Reads of 64 KiB per drain, at most.
 READS_PER_DRAIN = 16
@@ -39,8 +40,6 @@ class Reader:
         self._parts: dict[tuple[int, int], bytearray] = {}
 
     def start(self) -> None:
-        import logging
-
         self._progress._log_level.value = logging.getLogger().getEffectiveLevel()
         self._progress._forwarding.value = 1
 
@@ -81,8 +80,6 @@ class Reader:
             del buffer[:offset]
 
     def _show(self, payload: bytes) -> None:
-        import logging
-
         from tqdm import tqdm
 
         try:
@@ -92,15 +89,14 @@ class Reader:
         with tqdm.external_write_mode():
             for kind, data in messages:
                 try:
-                    self._show_one(logging, kind, data)
+                    self._show_one(kind, data)
                 except Exception:  # a failing handler, a closed stdout: the next one
                     pass
 
     @staticmethod
-    def _show_one(logging: Any, kind: int, data: Any) -> None:
+    def _show_one(kind: int, data: Any) -> None:
         if kind == RECORD:
-            *fields, extras = data
-            record = logging.makeLogRecord({**extras, **dict(zip(FIELDS, fields))})
+            record = record_from(data)
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)

@@ -169,6 +169,14 @@ def _portable(record: logging.LogRecord) -> tuple[Any, ...]:
     )
 
 
+def record_from(data: tuple[Any, ...]) -> logging.LogRecord:
+    """The record that ``_portable`` made ``data`` of, again."""
+    import logging
+
+    *fields, extras = data
+    return logging.makeLogRecord({**extras, **dict(zip(FIELDS, fields))})
+
+
 def forwarding_handler(sender: Sender, fallback: list[logging.Handler]) -> logging.Handler:
     """The worker's root handler: records go to the parent, or, while it does not
     read, to the handlers the worker had (made when logging is first imported)."""
@@ -318,11 +326,7 @@ class Installed:
     def _here(self, kind: int, data: Any) -> None:
         """A message the pipe could not take, shown where it would have gone."""
         if kind == RECORD:
-            import logging
-
-            *fields, extras = data
-            record = logging.makeLogRecord({**extras, **dict(zip(FIELDS, fields))})
-            handle_here(self._fallback, record)
+            handle_here(self._fallback, record_from(data))
             return
         for _, stream in self.streams:
             if stream.kind == kind:
