@@ -398,3 +398,9 @@ def stdout_facts(_=None):
     import sys
 
     return type(sys.stdout).__name__, hasattr(sys.stdout, "buffer")
+
+
+def advance_then_wait_for_stop(units, seconds=20.0):
+    """Count ``units`` units, then run until the stop flag is raised."""
+    pp.advance(units)
+    return wait_for_stop(seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -244,3 +245,26 @@ def test_a_failed_call_never_stops_a_later_one():
             failing.get(timeout=30)
         assert [r.get(timeout=60) for r in later] == [i * i for i in range(4200)]
 
+
+
+def test_workers_of_a_parent_with_many_files_open_count_and_stop(start_method, capfd):
+    # Past 1,024 open files a worker's pipes get fds that select() refuses: its
+    # flusher must still hand over counts mid-task (it uses poll).
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        pool = pp.ProgressPool(2, context=start_method, count="manual", file=io.StringIO())
+        try:
+            later = pool.map_async(helpers.advance_then_wait_for_stop, [7, 5], 1)
+            deadline = time.monotonic() + 10
+            while pool.progress.count < 12 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert pool.progress.count == 12, "the running tasks' counts never arrived"
+            pool.cancel("enough")  # the stopped tasks end early: the call is cancelled
+            with pytest.raises(pp.Cancelled, match="enough"):
+                later.get(15)
+        finally:
+            pool.terminate()
+    finally:
+        for fd in spare:
+            os.close(fd)
+    assert "out of range" not in capfd.readouterr().err

@@ -215,8 +215,11 @@ class Installed:
         watched = [self.wake_r] if self._bell is None else [self.wake_r, self._bell]
         if self.owner is not None and self.owner.fd is not None:
             watched.append(self.owner.fd)  # readable once the owner has exited
+        poller = select.poll()  # not select(): a worker's fds may pass its limit, 1024
+        for fd in watched:
+            poller.register(fd, select.POLLIN)
         while not self.stopping.is_set():
-            ready = select.select(watched, [], [], FLUSH_PERIOD)[0]
+            ready = [fd for fd, _ in poller.poll(FLUSH_PERIOD * 1000)]
             if self.wake_r in ready:
                 woken = os.read(self.wake_r, 512)
                 if int(signal.SIGTERM) in woken:
