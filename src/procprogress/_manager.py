@@ -50,6 +50,7 @@ class Manager:
         self.engine = engine
         self.crew = crew
         self._calls: dict[int, Call] = {}  # opened and not finished
+        self._unshown: list[Call] = []  # opened; bars drawn once their first tasks are out
         self._sources: collections.deque[Any] = collections.deque()  # with tasks to send
         self._dirty: set[Call] = set()
         self._seen_state = engine.state
@@ -95,6 +96,7 @@ class Manager:
         if self.engine.state is not self._seen_state:
             self._react()
         self._dispatch()
+        self._show_opened()
         now = time.monotonic()
         if now >= self._next_tick:
             self._tick(now)
@@ -119,8 +121,13 @@ class Manager:
             self._end(call)
             return
         self._calls[call.id] = call
-        self._call_display(self.engine.display.started, call)
+        self._unshown.append(call)
         self.got_work(call)
+
+    def _show_opened(self) -> None:
+        for call in self._unshown:
+            self._call_display(self.engine.display.started, call)
+        self._unshown.clear()
 
     def got_work(self, call: Call) -> None:
         self._dirty.add(call)
@@ -233,6 +240,7 @@ class Manager:
         self._calls.pop(call.id, None)
         if call.outstanding:
             self._tell_workers_to_stop(call)
+        self._show_opened()  # its bar was started before it ends
         self._call_display(self.engine.display.finished, call)
         call.callback_error = call.run_callbacks()
         call.announce()
@@ -362,10 +370,8 @@ class Manager:
         results = call.results_by_index()
         if isinstance(error, WorkerLost):
             return error.with_results(results)
-        if isinstance(error, Cancelled):
-            reason = error.reason
-        else:
-            reason = f"the {self.engine.name} was terminated"
+        terminated = f"the {self.engine.name} was terminated"
+        reason = error.reason if isinstance(error, Cancelled) else terminated
         return Cancelled(reason, completed=call.live_units(), total=call.total, results=results)
 
     def _future_error(self) -> BaseException:
