@@ -25,6 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import procprogress as pp
 from tests import helpers
 
+# Imported now, as "from procprogress import progress_map" would: the Ctrl-C is for
+# the run. (A KeyboardInterrupt inside an import that builds a namedtuple makes
+# CPython 3.11 exit with SIGINT at the end even when the program caught it: its
+# eval() marks the interrupt as unhandled.)
+_USED = (pp.progress_map, pp.ProgressExecutor, pp.Monitor, pp.SharedProgress)
+
 
 def with_executor(method: str, *, monitor_outside: bool) -> None:
     """The README's third use: a user's executor watched by a Monitor."""
