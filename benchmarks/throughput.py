@@ -70,8 +70,8 @@ def workloads(quick: bool) -> list[Workload]:
             Workload("1ms", "1 ms busy items", _work.busy_1ms, 100, 100, 1.02, 1),
         ]
     return [
-        Workload("tiny", "tiny items (sq: x*x)", _work.sq, 1_000_000, 10_000, 1.03, 4, 1.05),
-        Workload("20us", "20 us busy items", _work.busy_20us, 100_000, 10_000, 1.01, 2),
+        Workload("tiny", "tiny items (sq: x*x)", _work.sq, 1_000_000, 10_000, 1.03, 8, 1.05),
+        Workload("20us", "20 us busy items", _work.busy_20us, 100_000, 10_000, 1.01, 4),
         Workload("1ms", "1 ms busy items", _work.busy_1ms, 2_000, 2_000, 1.02, 2),
     ]
 

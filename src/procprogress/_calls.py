@@ -99,6 +99,11 @@ class Call:
         self.outstanding: dict[int, Task] = {}
         self.answered = 0  # tasks back, or lost
         self.pieces: dict[int, list[Any]] = {}  # first index of a task -> its results
+        # A call read whole (map): results go straight to their place as tasks come
+        # back, as Pool.map's do, so the list is ready when the last one is (no copy
+        # at the end: 9 ms for 1,000,000 results). ``filled``: first index -> length.
+        self.whole: list[Any] | None = None
+        self.filled: dict[int, int] = {}
         self.partial: dict[int, list[Any]] = {}  # the same, reported by a stopped task
         self.units_done = 0
         self.seconds_per_item: collections.deque[float] = collections.deque(maxlen=8)
@@ -112,9 +117,14 @@ class Call:
 
     # -- the input (caller thread for a lazy call, manager for a materialized one) ---------
 
-    def use_items(self, items: Sequence[Any], chunksize: int | None, processes: int) -> None:
+    def use_items(
+        self, items: Sequence[Any], chunksize: int | None, processes: int, whole: bool = False
+    ) -> None:
         """A materialized input: the manager cuts it into tasks of ``chunksize`` items
-        (``None``: ``Pool.map``'s rule, about four tasks per worker)."""
+        (``None``: ``Pool.map``'s rule, about four tasks per worker). ``whole``: its
+        results are taken all at once, by ``ordered_results``."""
+        if whole:
+            self.whole = [None] * len(items)
         if chunksize is None:
             chunksize = chunk_for(len(items), processes)
         self.source = (
@@ -192,7 +202,11 @@ class Call:
         self.units_done += units
         with self.cond:
             if results:
-                self.pieces[task.start] = results
+                if self.whole is None:
+                    self.pieces[task.start] = results
+                else:
+                    self.whole[task.start : task.start + len(results)] = results
+                    self.filled[task.start] = len(results)
                 self.partial.pop(task.start, None)
                 self.seconds_per_item.append(seconds / len(results))
             self.cond.notify_all()
@@ -275,10 +289,15 @@ class Call:
     def results_by_index(self) -> dict[int, Any]:
         with self.cond:
             pieces = [*self.partial.items(), *self.pieces.items()]
+            if self.whole is not None:
+                pieces += [(s, self.whole[s : s + n]) for s, n in self.filled.items()]
         return {start + i: r for start, rs in pieces for i, r in enumerate(rs)}
 
     def ordered_results(self) -> list[Any]:
+        """Every result in input order: for a call that ended well (every task back)."""
         with self.cond:
+            if self.whole is not None:
+                return self.whole
             return list(itertools.chain.from_iterable(self.pieces[s] for s in sorted(self.pieces)))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> bool:

@@ -163,7 +163,7 @@ class ProgressPool:
         items = iterable if isinstance(iterable, Sequence) else list(iterable)
         if call.total is None and call.count_items:
             call.total = len(items)
-        call.use_items(items, chunk, self._processes)
+        call.use_items(items, chunk, self._processes, whole=True)
         self._engine.open_call(call)
         return call
 
