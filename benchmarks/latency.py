@@ -590,6 +590,11 @@ def _cancelled(config: Config) -> tuple[Table, list[Target]]:
 
 # -- (e) Ctrl-C -> KeyboardInterrupt, in a subprocess -------------------------------------------
 
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 CTRL_C_SCRIPT = r"""
 import io
 import multiprocessing
@@ -685,6 +690,9 @@ def _ctrl_c(config: Config) -> tuple[Table, list[Target]]:
             env=env,
             cwd=REPO_ROOT,
             start_new_session=True,  # a process group of its own, for the script's killpg
+            # A benchmark started with "&" by a non-interactive shell ignores SIGINT, and
+            # the script would inherit that: give it the default, as a terminal does.
+            preexec_fn=_default_sigint,
         )
         try:
             out, err = proc.communicate(timeout=CTRL_C_TIMEOUT)
