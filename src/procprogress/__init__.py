@@ -39,7 +39,7 @@ __all__ = [
 #: public name -> the private module that defines it
 _HOMES = {
     "Cancelled": "_errors",
-    "cancel_all": "_engine",
+    "cancel_all": "_cancel_all",
     "ProcProgressError": "_errors",
     "WorkerLost": "_errors",
     "progress_imap": "_map",
@@ -61,8 +61,8 @@ _HOMES = {
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._cancel_all import cancel_all
     from ._display import write
-    from ._engine import cancel_all
     from ._errors import Cancelled, ProcProgressError, WorkerLost
     from ._executor import ProgressExecutor
     from ._map import progress_imap, progress_map

@@ -48,20 +48,18 @@ import os
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Iterable
 from concurrent.futures import Future
 from multiprocessing.context import BaseContext
 from typing import Any, Callable, Protocol
 
 from ._calls import Call, ErrorFor
+from ._cancel_all import live_engines
 from ._checks import Count
 from ._compat import start_forkserver
 from ._errors import Cancelled, WorkerLost
 from ._log_reader import reader_for
 from ._manager import KILL_PATIENCE, Manager, drain
-from ._poller import _live_monitors
-from ._public import public
 from ._shared import SharedProgress
 from ._signals import deferring_sigint
 from ._snapshot import Snapshot, make_snapshot
@@ -163,7 +161,7 @@ class Engine:
             self._close()
             self._ended.set()
             raise
-        _live_engines.add(self)
+        live_engines.add(self)
         self._thread.start()
 
     def _run(self) -> None:
@@ -171,7 +169,7 @@ class Engine:
             self._manager.run()
         finally:
             self._close()
-            _live_engines.discard(self)
+            live_engines.discard(self)
             self._ended.set()
 
     # -- the state ------------------------------------------------------------------------
@@ -353,43 +351,10 @@ def end_dropped(engine: Engine, face: str) -> None:
         engine.terminate()
 
 
-_live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-@public
-def cancel_all(reason: str | None = None) -> int:
-    """Raise the stop flag of every run of this process: each ``ProgressPool``,
-    ``ProgressExecutor``, ``progress_map``/``progress_imap`` and started ``Monitor``.
-
-    For a run in a thread other than the main one, which Ctrl-C does not reach:
-    catch ``KeyboardInterrupt`` in the main thread, call this, then wait for the
-    thread (on an event it sets: on Python 3.11 a Ctrl-C that interrupts
-    ``Thread.join()`` can leave the thread marked as ended, CPython gh-90882);
-    the run raises :class:`procprogress.Cancelled` there as after its own
-    ``cancel()``. Safe from any thread and from a signal handler (it takes only
-    reentrant locks).
-
-    Returns:
-        How many runs it cancelled (those already stopped are not counted).
-
-    .. versionadded:: 0.2
-    """
-    cancelled = 0
-    for engine in list(_live_engines):
-        if engine.takes_work() and not engine.progress.stop_requested:
-            engine.request_stop(reason)
-            cancelled += 1
-    for monitor in list(_live_monitors):
-        if not monitor.progress.stop_requested:
-            monitor.cancel(reason)
-            cancelled += 1
-    return cancelled
-
-
 def _end_engines_at_exit() -> None:
     """Registered after multiprocessing's own exit hook, so it runs before it: end
     every engine still open, so that multiprocessing joins no running worker."""
-    for engine in list(_live_engines):
+    for engine in list(live_engines):
         engine.exit_policy()
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._bars import bar_class, check_bar_keywords, warn_display_error
+from ._cancel_all import live_monitors
 from ._checks import check_interval, check_switch, check_total
 from ._deaths import DeathWatch
 from ._display import LOG_EVERY, NoDisplay, StageBars, displays_for
@@ -170,7 +170,7 @@ class Monitor:
         """Start the polling thread (``with`` does this for you)."""
         if not self._started:
             self._started = True
-            _live_monitors.add(self)
+            live_monitors.add(self)
             if self._logs is not None:
                 self._logs.start()
             self._ticker.start()
@@ -190,7 +190,7 @@ class Monitor:
         self._ticker.stop()
         if not settled:
             self._wait_for_workers()
-        _live_monitors.discard(self)
+        live_monitors.discard(self)
         if self._logs is not None and self._started:
             call_quietly(self._logs.stop)  # the last lines, before the last frames
         self._deaths.close()
@@ -327,4 +327,3 @@ def _pending(snapshot: Snapshot) -> bool:
 
 
 #: Monitors started and not yet closed: what ``cancel_all`` stops besides engines.
-_live_monitors: weakref.WeakSet[Monitor] = weakref.WeakSet()
