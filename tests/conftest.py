@@ -9,6 +9,13 @@ import time
 import pytest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Dask tests last: their clusters leave the client's event-loop threads
+    running, and every other test forks worker processes (a fork beside running
+    threads can inherit a lock held)."""
+    items.sort(key=lambda item: item.path.name == "test_dask.py")
+
+
 @pytest.fixture(params=["fork", "spawn", "forkserver"])
 def start_method(request: pytest.FixtureRequest) -> str:
     """Each start-method-dependent test runs under fork, spawn and forkserver."""

@@ -151,8 +151,12 @@ def crash_unpicklable_result(x):
 
 
 class UnpicklableError(Exception):
+    """Cannot travel back: its __init__ does not take its args, and it holds a lock
+    (the second still holds where tblib, which distributed installs, pickles the first)."""
+
     def __init__(self, a, b):
         super().__init__(f"{a} {b}")
+        self.lock = threading.Lock()
 
 
 def crash_unpicklable_error(x):

@@ -103,3 +103,43 @@ def test_a_rich_bar_keeps_its_task_where_we_tell_it_a_new_total():
         assert bar._prog._tasks[bar._task_id].total == 9
     finally:
         bar.close()
+
+
+# -- Dask: what procprogress.dask relies on that its documentation does not promise ---------------
+
+
+def test_the_scheduler_answers_event_wait_as_distributed_event_does():
+    """The workers' stop watch awaits ``worker.scheduler.event_wait(name=, timeout=)``
+    on the worker's event loop: the call ``distributed.Event.wait`` makes, without a
+    client of its own in every worker."""
+    import inspect
+
+    from distributed import Event
+    from distributed.event import EventExtension
+
+    assert "self.client.scheduler.event_wait" in inspect.getsource(Event.wait)
+    assert list(inspect.signature(EventExtension.event_wait).parameters) == [
+        "self", "name", "timeout",
+    ]
+
+
+def test_asyncio_runs_sigint_handler_is_a_partial_of_a_runners_method():
+    """A LocalCluster worker process runs its loop in ``asyncio.run()``, whose SIGINT
+    handler procprogress.dask replaces there (``_is_asyncio_runners``)."""
+    import asyncio
+    import signal
+    import threading
+
+    from procprogress._dask_worker import _is_asyncio_runners
+
+    if not hasattr(asyncio, "Runner"):
+        pytest.skip("asyncio.run() installs no SIGINT handler before Python 3.11")
+    seen = []
+
+    async def main():
+        seen.append(_is_asyncio_runners(signal.getsignal(signal.SIGINT)))
+
+    assert threading.current_thread() is threading.main_thread()
+    asyncio.run(main())
+    assert seen == [True]
+    assert not _is_asyncio_runners(signal.default_int_handler)

@@ -120,6 +120,7 @@ class Installed:
         report: Callable[[int, list[Any], int], None] | None = None,
     ) -> None:
         self.progress = progress
+        self.stage_names = progress.stages
         self.pid = os.getpid()
         self.parent_pid = os.getppid()
         # A worker of someone else's pool ends with its parent only where
@@ -281,11 +282,9 @@ class Installed:
         *,
         count_items: bool,
     ) -> RunningTask:
-        """Start running ``items`` of pool task ``task_id``: stopped at once, or later,
-        when the pool's flag is raised or ``call_stop`` holds ``call_id``.
-
-        With ``count_items``, each finished item counts one unit.
-        """
+        """Start running ``items`` of pool task ``task_id``: stopped at once, or when the
+        pool's flag is raised or ``call_stop`` holds ``call_id``. ``count_items``: each
+        finished item counts one unit."""
         task = RunningTask(task_id, items, self.stop_view, call_stop, call_id)
         with self.flush_lock:
             self._flush_locked()  # what came before the task is not the task's
@@ -307,12 +306,13 @@ class Installed:
                 self._show_stop(self.stop_view)
                 self._write_counts(0, None)
 
-    def saw_stop(self) -> None:
+    def saw_stop(self) -> bool:
         """The running item saw the stop: it and the items after it are not results."""
         task = self.task
         if task is not None and task.seen_stop is None:
             task.seen_stop = len(task.results)
             task.cut()
+        return True
 
     # -- the end -----------------------------------------------------------------------------
 

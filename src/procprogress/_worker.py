@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, Callable
 
+    from ._task_threads import TaskThreads
+
 #: advance() refuses a step this large: the 64-bit total would soon overflow.
 MAX_STEP = 2**53
 
@@ -41,6 +43,7 @@ _NOT_INSTALLED = memoryview(b"\x00").cast("?")
 _ticks: list[None] = []  # one entry per advance() since the last flush
 _count_one: Callable[[Any], None] = _DISCARD  # _ticks.append where advance() counts
 _steps: collections.deque[int] = collections.deque()  # advance(n) for n != 1
+_count_many: Callable[[int], None] = _steps.append
 _stop_view: memoryview[bool] = _NOT_INSTALLED  # the shared stop byte, read as a bool
 _stage_adders: dict[str, Callable[[int], None]] = {}  # stage -> its queue's append
 
@@ -117,7 +120,7 @@ def _advance_many(n: Any) -> None:
         if _count_one is _ignored:
             _ignored(None)
         else:
-            _steps.append(n)
+            _count_many(n)
 
 
 def _no_such_stage(stage: object) -> Callable[[int], None]:
@@ -126,7 +129,7 @@ def _no_such_stage(stage: object) -> Callable[[int], None]:
     state = installed()
     if state is None:
         return _DISCARD
-    raise unknown_stage(stage, state.progress.stages)
+    raise unknown_stage(stage, state.stage_names)
 
 
 def _checked_step(n: Any) -> int:
@@ -155,16 +158,16 @@ def _ignored(_: object) -> None:
     global _count_one
     _count_one = _DISCARD
     state = installed()
-    if state is not None:
+    if isinstance(state, Installed):
         state.progress._ignored_advances.value = 1
 
 
 def _saw_stop() -> bool:
-    """``should_stop()`` just returned true: the running item is not a result."""
+    """The stop byte is set: whether this item is stopped (it is then not a result).
+
+    In a pool worker, always; where tasks run in threads, if this thread's run is."""
     state = _installed
-    if state is not None:
-        state.saw_stop()
-    return True
+    return True if state is None else state.saw_stop()
 
 
 def _take_local_count() -> int:
@@ -180,8 +183,9 @@ def _take_local_count() -> int:
 def _forget_in_child() -> None:
     """A process forked from an installed one has no flusher: count nowhere, and
     send no signal wake-ups to the parent's flusher."""
-    global _count_one
+    global _count_one, _count_many
     _count_one = _DISCARD
+    _count_many = _steps.append
     _show_stages({})
     _ticks.clear()
     _steps.clear()
@@ -207,10 +211,10 @@ def _keep_count(delta: int) -> None:
     _steps.append(delta)
 
 
-_installed: Installed | None = None
+_installed: Installed | TaskThreads | None = None
 
 
-def installed() -> Installed | None:
+def installed() -> Installed | TaskThreads | None:
     """The state installed in this process, if any (not inherited through fork)."""
     state = _installed
     if state is not None and state.pid != os.getpid():
@@ -259,14 +263,28 @@ def install(
     return state
 
 
+def install_per_thread(threads: TaskThreads) -> None:
+    """Count per task where tasks run in threads (a Dask worker): ``advance()`` and
+    ``should_stop()`` answer for the task of the calling thread."""
+    global _installed, _count_one, _count_many
+    from ._task_threads import count_many, count_one  # a pool's worker needs none of it
+
+    uninstall()
+    _count_one = count_one
+    _count_many = count_many
+    _show_stop(threads.stop_view)
+    _installed = threads
+
+
 def uninstall() -> None:
     """Hand in the last counts and count nowhere from now on."""
-    global _installed, _count_one
+    global _installed, _count_one, _count_many
     state = installed()
     if state is None:
         return
     state.uninstall()
     _count_one = _DISCARD
+    _count_many = _steps.append
     _show_stop(_NOT_INSTALLED)
     _show_stages({})
     _installed = None  # last: a SIGTERM until here still hands in the counts

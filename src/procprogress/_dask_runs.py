@@ -1,0 +1,309 @@
+"""One run on a Dask cluster, from the client: its tasks, stop flag, bar and results.
+
+Threads: the caller's thread submits the tasks, waits for them and gathers
+their results (``Client.gather``), and it alone changes the run's state; the
+client's event loop runs the topic handler (the workers' counts, into the
+``Tally``) and the futures' done callbacks (which only queue the future); a
+``Ticker`` thread draws the bar from the tally. ``cancel()`` may come from any
+thread: it sets the stop event and wakes the caller.
+
+Stopping (``cancel()``, ``timeout=``, Ctrl-C, a task's error) sets the run's
+``distributed.Event``; tasks that check ``should_stop()`` return what they
+finished, queued ones start no item. The caller waits up to ``grace`` for
+them, gathers every result that finished, and only then cancels what is left
+(``Client.cancel`` would throw finished results away).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import distributed
+from distributed import Event
+
+from ._bars import note_for
+from ._cancel_all import live_others
+from ._dask_counts import Listener, Tally, listener_for
+from ._dask_worker import ProgressPlugin, run_batch, stop_event_name
+from ._display import Display
+from ._errors import Cancelled
+from ._manager import IGNORED_ADVANCES
+from ._ticker import Ticker
+
+#: Tasks of a lazy input in flight per worker thread, at most.
+AHEAD_PER_THREAD = 2
+_WAKE = object()  # queued by cancel(): look at the stop request now
+
+logger = logging.getLogger("procprogress")
+
+
+def nthreads(client: Any) -> int:
+    return max(1, int(sum(client.nthreads().values())))
+
+
+def batch_for(items: int, threads: int) -> int:
+    """``Pool.map``'s rule: about four tasks per worker thread."""
+    size, extra = divmod(items, threads * 4)
+    return max(1, size + bool(extra))
+
+
+def default_client(client: Any) -> Any:
+    """``client``, checked, or the current default client."""
+    if client is not None:
+        if not isinstance(client, distributed.Client):
+            raise TypeError(f"client must be a distributed.Client, not {type(client).__name__}")
+        return client
+    try:
+        return distributed.default_client()  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise ValueError(
+            "procprogress.dask found no Dask client: pass client=, or create one first "
+            "(distributed.Client(cluster) makes itself the default)"
+        ) from None
+
+
+def key_prefix(fn: Callable[..., Any]) -> str:
+    """The start of a task's key: the function's name, as Dask's dashboard groups them."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", getattr(fn, "__name__", "task"))
+    return name or "task"
+
+
+class Watch:
+    """What every run on Dask has, a Monitor's too: its count from the workers'
+    messages, its stop event, and the bar a thread draws from the count."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        total: int | None,
+        grace: float,
+        interval: float,
+        display: Display,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.id = uuid.uuid4().hex
+        self.total = total
+        self.grace = grace
+        self.tally = Tally()
+        self.stop_requested: str | None = None
+        self._wake = wake
+        self._display = display
+        self._listener: Listener = listener_for(
+            client, ProgressPlugin(socket.gethostname(), os.getpid())
+        )
+        self._listener.add(self.id, self.tally)
+        self._event = Event(stop_event_name(self.id), client=client)  # type: ignore[no-untyped-call]
+        self._setter: threading.Thread | None = None
+        self._ticker = Ticker("procprogress-dask-bar", interval, self._tick)
+        display.show(0, total)  # the bar's first frame, before its thread draws
+        self._ticker.start()
+        live_others.add(self)
+
+    def request_stop(self, reason: str | None) -> None:
+        """Raise the run's stop flag: from any thread (a signal handler too: setting
+        the event is a round trip to the scheduler, made by a thread of its own)."""
+        if self.stop_requested is None:
+            self.stop_requested = reason or "cancelled"
+            self._setter = threading.Thread(target=self._set_event, name="procprogress-dask-stop")
+            self._setter.start()
+            if self._wake is not None:
+                self._wake()
+
+    def _set_event(self) -> None:
+        try:
+            self._event.set()  # type: ignore[no-untyped-call]
+        except Exception as exc:  # the client closed: the workers stop with it
+            logger.debug("procprogress: could not set the stop event: %r", exc)
+
+    def _tick(self) -> None:
+        self._display.show(self.tally.count, self.total)
+
+    def close(self, error: BaseException | None) -> None:
+        """Always called: the bar's last frame, the stop event released and deleted."""
+        live_others.discard(self)
+        self._ticker.stop()
+        self._listener.remove(self.id)
+        try:
+            if self._setter is not None:
+                self._setter.join()
+            else:
+                self._set_event()  # releases the workers' parked waits
+            self._event.clear()  # type: ignore[no-untyped-call]  # and deletes the event
+        finally:
+            if error is None or isinstance(error, Cancelled):
+                self._display.finish(self.tally.count, note_for(error), total=self.total)
+            else:
+                self._display.fail(error)
+
+
+class DaskRun(Watch):
+    """A run of ``fn`` over batches of items on ``client``'s cluster."""
+
+    def __init__(
+        self,
+        client: Any,
+        fn: Callable[[Any], Any],
+        *,
+        count_items: bool,
+        timeout: float | None,
+        keep_results: bool,
+        **watch: Any,
+    ) -> None:
+        self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        super().__init__(client, wake=lambda: self._done.put(_WAKE), **watch)
+        self.fn = fn
+        self.count_items = count_items
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._timeout = timeout
+        self._futures: dict[str, Any] = {}  # key -> future, until its result is in
+        self._starts: dict[str, int] = {}  # key -> the index of its first item
+        self._prefix = f"{key_prefix(fn)}-procprogress-{self.id}"
+        self.stop_reason: str | None = None
+        self._grace_ends: float | None = None
+        self._told_ignored = False
+        # Results handed out, for Cancelled.results (a map's; an imap's are the caller's)
+        self._kept: dict[int, Any] | None = {} if keep_results else None
+
+    # -- submitting --------------------------------------------------------------------
+
+    def submit(self, batches: list[tuple[int, list[Any]]]) -> None:
+        if not batches or self.stop_reason is not None:
+            return
+        keys = [f"{self._prefix}-{start}" for start, _ in batches]
+        futures = self.client.map(
+            run_batch,
+            [items for _, items in batches],
+            [start for start, _ in batches],
+            key=keys,
+            pure=False,
+            fn=self.fn,
+            run=self.id,
+            count_items=self.count_items,
+        )
+        for (start, _), future in zip(batches, futures):
+            self._futures[future.key] = future
+            self._starts[future.key] = start
+            future.add_done_callback(self._done.put)
+
+    @property
+    def pending(self) -> int:
+        return len(self._futures)
+
+    # -- waiting (the caller's thread) -------------------------------------------------
+
+    def finished_batches(self) -> Iterator[tuple[int, list[Any]]]:
+        """``(first index, results)`` of each task as it finishes. On a stop request
+        or the deadline: the tasks get ``grace`` to return, then ``Cancelled`` is raised
+        with every result that finished."""
+        while self._futures:
+            if self.stop_requested is not None:
+                self._begin_stop(self.stop_requested)
+                if time.monotonic() >= (self._grace_ends or 0.0):
+                    break
+            done = self._next_done()
+            if done:
+                yield from self._take(done)
+        if self.stop_reason is not None:
+            raise self._cancelled()
+
+    def _next_done(self) -> list[Any]:
+        """The futures done since the last look (all of them, while stopping)."""
+        now = time.monotonic()
+        ends = [t for t in (self._deadline, self._grace_ends) if t is not None]
+        wait = min([0.5, *(max(0.0, t - now) for t in ends)])
+        try:
+            done = [self._done.get(timeout=wait)]
+        except queue.Empty:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                self.request_stop(f"timeout after {self._timeout:g} s")
+            return []
+        while not self._done.empty():
+            done.append(self._done.get_nowait())
+        if self.stop_reason is not None:  # a look may have been cut short: sweep
+            return [f for f in self._futures.values() if f.done()]
+        return [f for f in done if f is not _WAKE and f.key in self._futures]
+
+    def _take(self, done: list[Any]) -> Iterator[tuple[int, list[Any]]]:
+        finished = [f for f in done if f.status == "finished"]
+        if finished:
+            values = self.client.gather(finished)
+            for future, (results, final, _began, ignored) in zip(finished, values):
+                start = self._starts.pop(future.key)
+                del self._futures[future.key]
+                self.tally.finished(start, final)
+                if ignored:
+                    self._tell_ignored()
+                future.release()
+                if self._kept is not None:
+                    self._kept.update(zip(itertools.count(start), results))
+                yield start, results
+        for future in done:
+            if future.key not in self._futures:
+                continue  # taken above (a released future reads "cancelled")
+            if future.status == "error":
+                future.result()  # raises the task's error, with the worker's traceback
+            if future.status == "cancelled" and self.stop_reason is None:
+                raise Cancelled(
+                    "a task of the run was cancelled outside procprogress (Client.cancel?)",
+                    completed=self.tally.count,
+                    total=self.total,
+                )
+
+    # -- stopping ----------------------------------------------------------------------
+
+    def _begin_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.request_stop(reason)
+            self._grace_ends = time.monotonic() + self.grace
+
+    def interrupted(self) -> Cancelled:
+        """Ctrl-C: stop, let the running tasks hand back what they finished within
+        ``grace`` (a second Ctrl-C cuts it short), keep every result."""
+        self._begin_stop("Ctrl-C")
+        try:
+            for _ in self.finished_batches():
+                pass  # kept by _take
+            return self._cancelled()  # every task ended well within the grace
+        except Cancelled as cancelled:
+            return cancelled
+        except KeyboardInterrupt:  # the second: no more waiting
+            return self._cancelled()
+
+    def _cancelled(self) -> Cancelled:
+        """Gather every result that finished, cancel the rest, say so."""
+        results: dict[int, Any] = {}
+        for start, values in self._take([f for f in self._futures.values() if f.done()]):
+            results.update(zip(itertools.count(start), values))
+        results.update(self._kept or {})
+        self.cancel_rest()
+        return Cancelled(
+            self.stop_reason, completed=self.tally.count, total=self.total, results=results
+        )
+
+    def cancel_rest(self) -> None:
+        """Stop, and cancel every task whose result was not taken."""
+        if self._futures:
+            self._begin_stop(self.stop_reason or "the run's results were not read")
+            self.client.cancel(list(self._futures.values()))
+            self._futures.clear()
+
+    # -- the end ---------------------------------------------------------------------
+
+    def _tell_ignored(self) -> None:
+        if not self._told_ignored:
+            self._told_ignored = True
+            warnings.warn(IGNORED_ADVANCES, RuntimeWarning, stacklevel=4)

@@ -1,0 +1,71 @@
+"""Task functions for the Dask tests: importable by the cluster's worker processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import procprogress
+
+
+def square(x):
+    return x * x
+
+
+def slow_square(x, delay=0.002):
+    time.sleep(delay)
+    return x * x
+
+
+def advance_units(units):
+    """``units`` units, mostly one at a time, some in steps; returns the units."""
+    ones, steps = divmod(units, 7)
+    for _ in range(steps):
+        procprogress.advance()
+    for _ in range(ones):
+        procprogress.advance(7)
+    return units
+
+
+def advance_slowly(x, steps=50, delay=0.02):
+    for _ in range(steps):
+        procprogress.advance()
+        time.sleep(delay)
+    return x
+
+
+def advance_in_items_run(x):
+    procprogress.advance(5)
+    return x
+
+
+def quick_then_cooperative(x, quick=6):
+    """Items below ``quick`` return at once; the others run up to 30 s, returning
+    early (with a value that must not be a result) once the stop flag is up."""
+    if x < quick:
+        return x
+    for _ in range(3000):
+        if procprogress.should_stop():
+            return "stopped"
+        time.sleep(0.01)
+    return x
+
+
+def raise_when_stopped(x, quick=6):
+    if x < quick:
+        return x
+    for _ in range(3000):
+        procprogress.raise_if_stopped()
+        time.sleep(0.01)
+    return x
+
+
+def fail_on(x, bad=3):
+    if x == bad:
+        raise ValueError(f"bad item {x}")
+    time.sleep(0.01)
+    return x
+
+
+def pid(_=None):
+    return os.getpid()
