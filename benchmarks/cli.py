@@ -26,8 +26,11 @@ SECTIONS = {
     "latency": "3. Latencies",
     "startup": "4. Start-up",
     "accuracy": "5. Bar accuracy while running",
+    "dask": "6. On a Dask cluster",
 }
-ALIASES = {"1": "throughput", "2": "worker", "3": "latency", "4": "startup", "5": "accuracy"}
+ALIASES = {
+    "1": "throughput", "2": "worker", "3": "latency", "4": "startup", "5": "accuracy", "6": "dask",
+}
 
 
 def _runner(name: str) -> Callable[[Config], tuple[list[Table], list[Target]]]:
@@ -39,8 +42,10 @@ def _runner(name: str) -> Callable[[Config], tuple[list[Table], list[Target]]]:
         from benchmarks import latency as module  # type: ignore[no-redef]
     elif name == "startup":
         from benchmarks import startup as module  # type: ignore[no-redef]
-    else:
+    elif name == "accuracy":
         from benchmarks import accuracy as module  # type: ignore[no-redef]
+    else:
+        from benchmarks import dask_cluster as module  # type: ignore[no-redef]
     return module.run
 
 

@@ -156,6 +156,7 @@ def test_quick_run_reports_every_section_and_row() -> None:
         "## 3. Latencies",
         "## 4. Start-up",
         "## 5. Bar accuracy while running",
+        "## 6. On a Dask cluster",
         "## Targets",
     ):
         assert section in output.splitlines(), f"no section {section!r}"
@@ -285,6 +286,8 @@ def test_quick_run_reports_every_section_and_row() -> None:
             _number(accuracy[name][2], f"accuracy {name}, max")
     assert accuracy["bar at each draw (count drawn vs true count then)"][-1] == "yes"
 
+    _check_dask(output)
+
     targets = [line for line in output.splitlines() if line.startswith("- ")]
     for what in (
         "advance() vs textbook locked increment",
@@ -313,6 +316,10 @@ def test_quick_run_reports_every_section_and_row() -> None:
         "cancel() -> Cancelled, ProgressExecutor.cancel() -> every future done",
         "max lag, bar at each draw",
         "max lag, shared counter, sampled",
+        "[6a. dask, 20 us items] progress_map vs client.map of the same batches",
+        "[6a. dask, 20 us items] messages per worker per second",
+        "[6b. dask, advance()] progress_map vs client.map, no bar",
+        "[6b. dask, advance()] median bar lag, ours vs Dask's best case",
     ):
         assert any(what in t for t in targets), f"no target line for {what!r}"
     assert all(t.startswith(("- met: ", "- MISSED: ", "- not measured: ")) for t in targets)
@@ -328,6 +335,30 @@ def test_quick_run_reports_every_section_and_row() -> None:
         line = next(t for t in targets if what in t)
         assert line.endswith(f"(target {limit})"), line
     assert output.rstrip().splitlines()[-1] == "command: python -m benchmarks --quick"
+
+
+def _check_dask(output: str) -> None:
+    items = _table(output, "6a. Dask: 2,000 x 20 us items on 2 worker processes")
+    for name in (
+        "client.map of the same batches, no bar (baseline)",
+        "procprogress.dask.progress_map",
+        "client.map of the same batches + distributed.progress",
+        "client.map per item + distributed.progress",
+    ):
+        assert name in items, f"no dask row {name!r}"
+        _ratio(items[name][3], f"dask {name}")
+    assert items["procprogress.dask.progress_map"][4] == "yes", items
+    _number(items["procprogress.dask.progress_map"][5], "dask messages per worker per second")
+    units = _table(output, "6b. Dask: 8 tasks x 10,000 advance() calls each, on 2 worker processes")
+    for name in (
+        "client.map, no bar (baseline)",
+        "procprogress.dask.progress_map",
+        "client.map + distributed.progress",
+    ):
+        assert name in units, f"no dask row {name!r}"
+        _ratio(units[name][1], f"dask {name}")
+    assert units["procprogress.dask.progress_map"][2] == "yes", units
+    assert "ns of worker time per advance() call" in output
 
 
 # Runs the suite with mpire and parallelbar hidden (``sys.modules[name] = None``

@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(120)
 
 
-def _cluster(method: str = "spawn") -> LocalCluster:
+def _cluster(method: str = "spawn", threads: int = 2) -> LocalCluster:
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
         return LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
+            n_workers=2, threads_per_worker=threads, processes=True, dashboard_address=":0"
         )
 
 
@@ -62,7 +62,8 @@ def client(request):
 
 @pytest.fixture(scope="module")
 def spawn_client():
-    cluster = _cluster()
+    """Workers of one thread: each runs one task at a time (the fast path of advance())."""
+    cluster = _cluster(threads=1)
     try:
         with Client(cluster) as the_client:
             yield the_client
@@ -78,7 +79,17 @@ def _counts(text: str, total: int) -> list[int]:
 
 
 def test_advance_inside_tasks_gives_an_exact_final_count(client):
-    units = [1000 + 37 * i for i in range(16)]
+    """Two threads per worker: tasks start and end beside each other, and advance()
+    switches between counting for the one task and for the calling thread's."""
+    _check_exact_count(client)
+
+
+def test_advance_counts_exactly_in_workers_of_one_thread(spawn_client):
+    _check_exact_count(spawn_client)
+
+
+def _check_exact_count(client):
+    units = [20_000 + 37 * i for i in range(40)]  # tasks end while others count
     bar = io.StringIO()
     results = ppd.progress_map(
         work.advance_units, units, client=client, count="manual", total=sum(units),

@@ -43,6 +43,10 @@ from ._ticker import Ticker
 
 #: Tasks of a lazy input in flight per worker thread, at most.
 AHEAD_PER_THREAD = 2
+#: Seconds between two gathers of finished tasks while others run, at least: each
+#: gather is a round trip through the scheduler (about 2 ms of its time, and the
+#: client's); tasks that finish meanwhile come back together.
+GATHER_EVERY = 0.1
 _WAKE = object()  # queued by cancel(): look at the stop request now
 
 logger = logging.getLogger("procprogress")
@@ -174,6 +178,7 @@ class DaskRun(Watch):
         self.stop_reason: str | None = None
         self._grace_ends: float | None = None
         self._told_ignored = False
+        self._gathered = 0.0  # when finished tasks were last looked at
         # Results handed out, for Cancelled.results (a map's; an imap's are the caller's)
         self._kept: dict[int, Any] | None = {} if keep_results else None
 
@@ -230,8 +235,15 @@ class DaskRun(Watch):
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 self.request_stop(f"timeout after {self._timeout:g} s")
             return []
+        hold = min([self._gathered + GATHER_EVERY, *ends])
+        while done[-1] is not _WAKE and len(done) < len(self._futures):
+            try:  # gather the tasks that end meanwhile in the same round trip
+                done.append(self._done.get(timeout=max(0.0, hold - time.monotonic())))
+            except queue.Empty:
+                break
         while not self._done.empty():
             done.append(self._done.get_nowait())
+        self._gathered = time.monotonic()
         if self.stop_reason is not None:  # a look may have been cut short: sweep
             return [f for f in self._futures.values() if f.done()]
         return [f for f in done if f is not _WAKE and f.key in self._futures]

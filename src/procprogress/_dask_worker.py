@@ -39,6 +39,9 @@ TOPIC = "procprogress"
 PLUGIN = "procprogress"
 #: Seconds between two messages of one worker, at most (only when a count moved).
 PUBLISH_EVERY = 0.2
+#: Seconds between two takes of the running tasks' counts: a task's list of
+#: units stays short enough to stay in cache (as a pool worker's flusher keeps it).
+TAKE_EVERY = 0.02
 #: A parked wait re-parks this often, and ends once its run has left the worker.
 WATCH_SECONDS = 10.0
 
@@ -157,8 +160,13 @@ class ProgressPlugin(WorkerPlugin):
 
     async def _publish(self) -> None:
         threads = task_threads()
+        published = time.monotonic()
         while True:
-            await asyncio.sleep(PUBLISH_EVERY)
+            await asyncio.sleep(TAKE_EVERY)
+            if time.monotonic() - published < PUBLISH_EVERY:
+                threads.take_running()
+                continue
+            published = time.monotonic()
             moved = threads.report()
             if moved:
                 self._worker.log_event(TOPIC, {"runs": moved})

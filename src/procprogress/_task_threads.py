@@ -35,14 +35,16 @@ class TaskCount:
     """What one attempt of one task counted: appended to by its thread, summed by
     ``take()`` from any thread."""
 
-    def __init__(self, run: RunFlags, index: int, started: float) -> None:
-        self.run = run
+    def __init__(self, run_name: str, index: int, started: float) -> None:
+        self.run = RunFlags(run_name)  # until begin() hands it the process's one
         self.index = index  # the task's place in its run (its first item)
         self.started = started  # when this attempt began: the last attempt wins
         self.ticks: list[None] = []
         self.steps: collections.deque[int] = collections.deque()
         self.saw_stop = False  # the running item saw the stop: it is not a result
         self.ignored_advance = False  # advance() in a run that counts items
+        self.add: Callable[[Any], None] = self.ticks.append  # what advance() calls
+        self.add_many: Callable[[int], None] = self.steps.append
         self._counted = 0
         self._lock = threading.Lock()
         self.reported = -1  # the count last published
@@ -114,33 +116,52 @@ class TaskThreads:
 
     def begin(self, run_name: str, index: int, started: float, count_items: bool) -> TaskCount:
         """Make the calling thread count for a new attempt of task ``index``."""
+        task = TaskCount(run_name, index, started)
+        if count_items:  # the items are counted by the runner; advance() is ignored
+            task.add = task.add_many = task.ignore
+        _here.task = task
+        _here.add, _here.add_many = task.add, task.add_many
         with self._lock:
             run = self.runs.get(run_name)
             if run is None:
                 run = self.runs[run_name] = RunFlags(run_name)
             run.running += 1
-            task = TaskCount(run, index, started)
+            task.run = run
             self.tasks[id(task)] = task
             self._refresh_flag()  # a task of a stopped run sees it from its first check
-        _here.task = task
-        if count_items:  # the items are counted by the runner; advance() is ignored
-            _here.add = _here.add_many = task.ignore
-        else:
-            _here.add = task.ticks.append
-            _here.add_many = task.steps.append
+            self._choose_counting()
         return task
 
     def end(self, task: TaskCount) -> int:
         """The calling thread's task is over: its final count."""
         _here.task = None
         _here.add = _here.add_many = _DISCARD
-        final = task.take()
         with self._lock:
             self.tasks.pop(id(task), None)
+            self._choose_counting()
+        final = task.take()
+        with self._lock:
             self.ended.append(task)
             task.run.running -= 1
             self._refresh_flag()
         return final
+
+    def _choose_counting(self) -> None:
+        """One task running here (the usual case: a worker of one thread): advance()
+        appends straight to its list, as in a pool of ours. Several at once: to the
+        calling thread's task's list, through the thread's local (one more call).
+        A thread that read the one task's list before a switch still appends to it:
+        to the task it ran for."""
+        if len(self.tasks) == 1:
+            only = next(iter(self.tasks.values()))
+            self.use_counters(only.add, only.add_many)
+        elif self.tasks:
+            self.use_counters(count_one, count_many)
+        else:
+            self.use_counters(_DISCARD, _DISCARD)
+
+    def use_counters(self, one: Callable[[Any], None], many: Callable[[int], None]) -> None:
+        """What ``advance()`` calls: set by ``_worker.install_per_thread``."""
 
     def saw_stop(self) -> bool:
         """``should_stop()`` found the byte set: whether this thread's run stopped."""
@@ -181,6 +202,13 @@ class TaskThreads:
             if run is not None and run.running == 0:
                 del self.runs[run_name]
                 self._refresh_flag()
+
+    def take_running(self) -> None:
+        """Take the running tasks' counts, between two reports."""
+        with self._lock:
+            tasks = list(self.tasks.values())
+        for task in tasks:
+            task.take()
 
     def report(self) -> dict[str, list[list[Any]]]:
         """Counts that moved since the last report, by run: ``[index, started, count,

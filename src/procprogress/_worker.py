@@ -266,14 +266,16 @@ def install(
 def install_per_thread(threads: TaskThreads) -> None:
     """Count per task where tasks run in threads (a Dask worker): ``advance()`` and
     ``should_stop()`` answer for the task of the calling thread."""
-    global _installed, _count_one, _count_many
-    from ._task_threads import count_many, count_one  # a pool's worker needs none of it
-
+    global _installed
     uninstall()
-    _count_one = count_one
-    _count_many = count_many
+    threads.use_counters = _use_counters  # type: ignore[method-assign]
     _show_stop(threads.stop_view)
     _installed = threads
+
+
+def _use_counters(one: Callable[[Any], None], many: Callable[[int], None]) -> None:
+    global _count_one, _count_many
+    _count_one, _count_many = one, many
 
 
 def uninstall() -> None:
