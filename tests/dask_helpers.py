@@ -27,6 +27,16 @@ def advance_units(units):
     return units
 
 
+def advance_from_a_thread_of_its_own(units):
+    """The task starts a thread that does the counting, and waits for it."""
+    import threading
+
+    counter = threading.Thread(target=advance_units, args=(units,))
+    counter.start()
+    counter.join()
+    return units
+
+
 def advance_slowly(x, steps=50, delay=0.02):
     for _ in range(steps):
         procprogress.advance()

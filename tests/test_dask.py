@@ -88,6 +88,17 @@ def test_advance_counts_exactly_in_workers_of_one_thread(spawn_client):
     _check_exact_count(spawn_client)
 
 
+def test_a_thread_the_task_started_counts_for_it_in_workers_of_one_thread(spawn_client):
+    units = [5_000 + i for i in range(8)]
+    bar = io.StringIO()
+    results = ppd.progress_map(
+        work.advance_from_a_thread_of_its_own, units, client=spawn_client, count="manual",
+        total=sum(units), batch_size=1, display="bar", file=bar,
+    )
+    assert results == units
+    assert _counts(bar.getvalue(), sum(units))[-1] == sum(units)
+
+
 def _check_exact_count(client):
     units = [20_000 + 37 * i for i in range(40)]  # tasks end while others count
     bar = io.StringIO()

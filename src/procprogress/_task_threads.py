@@ -4,10 +4,12 @@ A Dask worker runs its tasks in a thread pool, so one process holds tasks of
 several runs at a time, and a process-wide count (what a pool worker of ours
 keeps) cannot say which task a unit belongs to. Here each task's thread has a
 count of its own: ``advance()`` appends to the list of the task that runs in
-the calling thread (found through a ``threading.local``), still a local add
-with no lock and no message, and ``should_stop()`` answers for that task's
-run. A thread that runs no task (one the task started itself, say) counts
-nowhere, as outside any run.
+the calling thread, still a local add with no lock and no message, and
+``should_stop()`` answers for that task's run. While the process runs one
+task (a worker of one thread, always), ``advance()`` appends to that task's
+list directly, as a pool worker of ours appends to its own; while it runs
+several, it finds the calling thread's task through a ``threading.local``,
+and a thread that runs no task (one a task started itself) counts nowhere.
 
 Nothing here imports Dask: ``_dask_worker`` begins and ends tasks, publishes
 the counts and raises the stop flags. Counts are read by a thread other than
