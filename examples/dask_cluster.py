@@ -10,7 +10,8 @@ cluster: nothing else changes), three ways:
 2. a ``Monitor`` for futures the program submits itself: Dask's own futures,
    with the same exact count;
 3. a deadline: the run is cancelled after 1.5 s, the running tasks see
-   ``should_stop()`` and return early, and every finished result is kept.
+   ``should_stop()`` and return early, every finished result is kept, and the
+   bar's count includes the chunks of the files the stop cut short.
 
 Needs ``pip install 'procprogress[dask]'``. Run it: ``python examples/dask_cluster.py``
 """
@@ -61,9 +62,11 @@ def main() -> None:
                              total=len(many) * CHUNKS, batch_size=1, timeout=1.5,
                              desc="with a deadline")
         except procprogress.Cancelled as cancelled:
-            cut = [value for value in cancelled.results.values() if value != CHUNKS]
+            # A file the stop cut short is not a result; its chunks still count.
+            whole = sum(cancelled.results.values())
             print(f"deadline: cancelled after 1.5 s: kept {len(cancelled.results)} of "
-                  f"{len(many)} results, {len(cut)} cut short")
+                  f"{len(many)} results; {cancelled.completed - whole} chunks of files "
+                  "cut short counted too")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,43 @@ def quick_then_cooperative(x, quick=6):
     return x
 
 
+def first_waits_for_stop(x, marks):
+    """Item 0 runs until the stop flag is up (its value is then no result); the
+    others return at once, leaving a file named after themselves in ``marks``."""
+    if x == 0:
+        for _ in range(3000):
+            if procprogress.should_stop():
+                return "stopped"
+            time.sleep(0.01)
+        return x
+    with open(os.path.join(marks, str(x)), "w"):
+        pass
+    return x
+
+
+def cooperative_square(x, steps=40, delay=0.01):
+    """``x * x`` after about ``steps * delay`` seconds, or "stopped" if stopped."""
+    for _ in range(steps):
+        if procprogress.should_stop():
+            return "stopped"
+        time.sleep(delay)
+    return x * x
+
+
+def slow_when_run_again(x, marks):
+    """Item 0 returns at once, the others after 0.3 s; a second run of an item (its
+    result was lost with its worker) takes 2 s."""
+    mark = os.path.join(marks, str(x))
+    if os.path.exists(mark):
+        time.sleep(2.0)
+        return x
+    with open(mark, "w"):
+        pass
+    if x:
+        time.sleep(0.3)
+    return x
+
+
 def raise_when_stopped(x, quick=6):
     if x < quick:
         return x

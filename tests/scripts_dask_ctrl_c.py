@@ -1,8 +1,9 @@
 """Run by test_dask.py in a subprocess, which sends its process group a real SIGINT.
 
 usage: scripts_dask_ctrl_c.py MODE
-MODE: map (procprogress.dask.progress_map), monitor (a Monitor's with block,
-      the program waiting in client.gather).
+MODE: map (procprogress.dask.progress_map), imap (a for loop over
+      procprogress.dask.progress_imap), monitor (a Monitor's with block, the
+      program waiting in client.gather).
 It starts a LocalCluster of its own (2 worker processes), prints the workers'
 pids and "ready", and reports how the Ctrl-C ended the run.
 """
@@ -28,6 +29,7 @@ def main(mode: str) -> None:
         pids = client.run(dask_helpers.pid)
         print("workers", *pids.values(), flush=True)
         started = time.monotonic()
+        got: list[object] = []
         try:
             if mode == "map":
                 print("ready", flush=True)
@@ -35,6 +37,13 @@ def main(mode: str) -> None:
                     dask_helpers.quick_then_cooperative, range(20), client=client,
                     batch_size=1, display="log", log_every=0.5,
                 )
+            elif mode == "imap":
+                print("ready", flush=True)
+                for value in ppd.progress_imap(
+                    dask_helpers.quick_then_cooperative, range(20), client=client,
+                    batch_size=1, display="log", log_every=0.5,
+                ):
+                    got.append(value)
             else:
                 with ppd.Monitor(client, display="log", log_every=0.5) as monitor:
                     futures = monitor.map(dask_helpers.quick_then_cooperative, range(20))
@@ -43,9 +52,11 @@ def main(mode: str) -> None:
             print("not interrupted", flush=True)
         except KeyboardInterrupt as interrupt:
             cause = interrupt.__cause__
-            kept = sorted(getattr(cause, "results", {}))
+            kept = getattr(cause, "results", {})
+            # imap: what the loop got and what the Cancelled kept, each item once
+            every = sorted([*got, *kept.values()]) if mode == "imap" else sorted(kept)
             print(f"interrupted after {time.monotonic() - started:.2f}s "
-                  f"cause={type(cause).__name__} results={kept}", flush=True)
+                  f"cause={type(cause).__name__} results={every}", flush=True)
     print("cluster closed", flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -197,6 +198,10 @@ def test_a_retried_task_counts_once_as_its_last_attempt():
     tally.seen([[0, 2.0, 49, True]])  # the result's count is final
     assert tally.count == 60
     assert tally.has_ended(0) and not tally.has_ended(1)
+    tally.seen([[1, 1.0, 12, True]])  # task 1's attempt ended; its result is not in yet
+    assert tally.has_ended(1)
+    tally.seen([[1, 3.0, 2, False]])  # its result was lost: a later attempt runs
+    assert not tally.has_ended(1) and tally.count == 52
 
 
 def test_a_killed_worker_leaves_the_count_exact_with_no_double_count():
@@ -234,17 +239,19 @@ def test_cancel_all_stops_a_running_job_and_keeps_the_finished_results(spawn_cli
     try:
         with pytest.raises(pp.Cancelled, match="enough") as caught:
             ppd.progress_map(work.quick_then_cooperative, range(16), client=spawn_client,
-                             batch_size=1, display="none")
+                             batch_size=1, grace=30, display="none")
     finally:
         timer.cancel()
-    assert time.monotonic() - started < 10  # the tasks saw the flag (grace is 5 s)
+    assert time.monotonic() - started < 8  # the tasks saw the flag: no grace ran out
     assert caught.value.results == {i: i for i in range(6)}  # every quick one, no "stopped"
 
 
 def test_raise_if_stopped_ends_a_task_without_an_error(spawn_client):
+    started = time.monotonic()
     with pytest.raises(pp.Cancelled, match="timeout") as caught:
         ppd.progress_map(work.raise_when_stopped, range(12), client=spawn_client,
-                         batch_size=1, timeout=1.5, display="none")
+                         batch_size=1, timeout=1.5, grace=30, display="none")
+    assert time.monotonic() - started < 8
     assert caught.value.results == {i: i for i in range(6)}
 
 
@@ -252,8 +259,8 @@ def test_a_timeout_cancels_the_rest_and_keeps_what_finished(spawn_client):
     started = time.monotonic()
     with pytest.raises(pp.Cancelled, match=r"timeout after 1\.5 s") as caught:
         ppd.progress_map(work.quick_then_cooperative, range(12), client=spawn_client,
-                         batch_size=3, timeout=1.5, display="none")
-    assert time.monotonic() - started < 10
+                         batch_size=3, timeout=1.5, grace=30, display="none")
+    assert time.monotonic() - started < 8
     # batches of 3: [0,1,2] and [3,4,5] finish; [6,7,8]'s 6 saw the stop
     assert caught.value.results == {i: i for i in range(6)}
     events = spawn_client.run_on_scheduler(
@@ -262,7 +269,91 @@ def test_a_timeout_cancels_the_rest_and_keeps_what_finished(spawn_client):
     assert not [e for e in events if "procprogress" in e]  # the stop event was deleted
 
 
-@pytest.mark.parametrize("mode", ["map", "monitor"])
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_stopped_imap_hands_every_finished_result_out_once(spawn_client, ordered, tmp_path):
+    """Item 0 runs until the stop: in order, nothing can be yielded, and every
+    finished result is in Cancelled.results; as they finish, each is yielded.
+    (Tasks Dask queued behind item 0 start after the stop, and run no item.)"""
+    got = []
+    started = time.monotonic()
+    fn = functools.partial(work.first_waits_for_stop, marks=str(tmp_path))
+    with pytest.raises(pp.Cancelled, match="timeout") as caught:
+        for value in ppd.progress_imap(fn, range(12), ordered=ordered, client=spawn_client,
+                                       batch_size=1, timeout=1.5, grace=30, display="none"):
+            got.append(value)
+    assert time.monotonic() - started < 8
+    kept = caught.value.results
+    finished = sorted(int(mark.name) for mark in tmp_path.iterdir())
+    assert len(finished) >= 4  # the other worker ran items all along
+    assert sorted([*got, *kept.values()]) == finished  # each finished one, once
+    assert sorted(kept) == sorted(kept.values())  # by input index
+    if ordered:
+        assert got == []
+    else:
+        assert sorted(got) == finished and kept == {}
+
+
+def test_breaking_out_of_an_imap_ends_its_bar_well(spawn_client):
+    lines = io.StringIO()
+    results = ppd.progress_imap(work.slow_square, range(40), client=spawn_client,
+                                batch_size=1, display="log", log_every=60, file=lines)
+    for value in results:
+        if value == 9:
+            break
+    results.close()
+    last = lines.getvalue().rstrip().splitlines()[-1]
+    assert re.search(r"/40 \(.*\bin 0:00:\d\d", last), lines.getvalue()  # the end line
+
+
+def test_a_result_lost_with_its_worker_before_it_was_taken_is_run_again(tmp_path):
+    """Results finished on a worker that dies before the client took them come back
+    from a second run, counted once (Dask calls no done callback twice)."""
+    cluster = _cluster()
+    try:
+        with Client(cluster) as client:
+            bar = io.StringIO()
+            results = ppd.progress_imap(
+                functools.partial(work.slow_when_run_again, marks=str(tmp_path)), range(8),
+                ordered=False, client=client, batch_size=1, display="bar", file=bar,
+            )
+            got = [next(results)]  # item 0; the others finish while we hold on
+            holder = _wait_for(lambda: _holder_of_results(client))
+            victim = client.run(os.getpid, workers=[holder])[holder]
+            os.kill(victim, signal.SIGKILL)
+            _wait_for(lambda: holder not in client.scheduler_info()["workers"])
+            got += list(results)
+            assert sorted(got) == list(range(8))
+            assert _counts(bar.getvalue(), 8)[-1] == 8
+            assert max(_counts(bar.getvalue(), 8)) == 8
+    finally:
+        cluster.close()
+
+
+def _holder_of_results(client):
+    """The worker holding the most finished, untaken results of a run of ours."""
+    def held(dask_scheduler):
+        counts = {}
+        for key, task in dask_scheduler.tasks.items():
+            if "procprogress" in str(key) and task.state == "memory":
+                for worker in task.who_has:
+                    counts[worker.address] = counts.get(worker.address, 0) + 1
+        return counts
+
+    counts = client.run_on_scheduler(held)
+    return max(counts, key=counts.get) if sum(counts.values()) >= 3 else None
+
+
+def _wait_for(predicate, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{predicate} never held")
+
+
+@pytest.mark.parametrize("mode", ["map", "imap", "monitor"])
 def test_ctrl_c_stops_the_run_and_the_script_exits_with_no_traceback(mode):
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "scripts_dask_ctrl_c.py"), mode],
@@ -285,7 +376,7 @@ def test_ctrl_c_stops_the_run_and_the_script_exits_with_no_traceback(mode):
     assert "interrupted after" in out and "cluster closed" in out, out
     seconds = float(re.search(r"interrupted after ([\d.]+)s", out).group(1))
     assert seconds < 5  # the cooperative tasks stopped: no grace ran out
-    if mode == "map":
+    if mode in ("map", "imap"):
         assert "cause=Cancelled results=[0, 1, 2, 3, 4, 5]" in out
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left"
@@ -319,6 +410,18 @@ def test_a_monitor_counts_items_and_its_total_grows_per_call(spawn_client):
         assert first.result() == 9
         assert spawn_client.gather(rest) == [x * x for x in range(9)]
     assert _counts(bar.getvalue(), 10)[-1] == 10
+
+
+def test_leaving_a_monitors_block_leaves_its_running_tasks_alone(spawn_client):
+    with ppd.Monitor(spawn_client, display="none") as monitor:
+        futures = monitor.map(work.cooperative_square, range(4))
+    assert spawn_client.gather(futures) == [x * x for x in range(4)]  # none stopped
+
+
+def test_no_client_uses_the_current_default_one(spawn_client):
+    pids = set(spawn_client.run(work.pid).values())
+    with spawn_client.as_current():
+        assert set(ppd.progress_map(work.pid, range(4), batch_size=1, display="none")) <= pids
 
 
 def test_a_monitor_cancel_stops_its_cooperative_tasks(spawn_client):

@@ -2,8 +2,9 @@
 
 Rule for a task tried more than once (its worker died and Dask ran it again):
 it counts once, as its last attempt counted. Each attempt is known by when it
-began; a message about an older attempt than one already seen is ignored,
-and once a task's result is in, the count that came with it is final. The
+began, by its worker's clock (a cluster keeps its clocks in step); a message
+about an older attempt than one already seen is ignored, and once a task's
+result is in, the count that came with it is final, whatever the clocks said. The
 count of a run is the sum over its tasks: exact once every result is in,
 whatever messages were lost, repeated or late (each one is cumulative).
 
@@ -51,6 +52,8 @@ class Tally:
                 self._live[index] = (began, count)
                 if ended:
                     self._ended[index] = began
+                elif self._ended.get(index, began) < began:
+                    del self._ended[index]  # a later attempt runs: its count is not in
 
     def finished(self, index: int, count: int) -> None:
         """Task ``index``'s result came back with its final ``count``."""

@@ -35,9 +35,11 @@ class Monitor:
     ``count="items"``: each finished call is one unit, and the total grows by
     one per call unless given; ``count="manual"``: only ``advance()`` counts.
     The count is exact once the block ends: leaving it waits (briefly) for the
-    last counts of the calls that finished. ``cancel()`` raises the stop flag
-    of every call submitted through it; so does an exception (Ctrl-C) that
-    leaves the block, which then waits up to ``grace`` for the tasks to end.
+    last counts of the calls that finished. Leaving it does not stop the calls
+    still running: their futures go on, and can be gathered after the block.
+    ``cancel()`` raises the stop flag of every call submitted through it; so
+    does an exception (Ctrl-C) that leaves the block, which then waits up to
+    ``grace`` for the tasks to end.
 
     .. versionadded:: 0.2
     """
@@ -140,4 +142,4 @@ class Monitor:
             tally.has_ended(index) for index, future in self._futures if future.done()
         ):
             time.sleep(PUBLISH_EVERY / 4)
-        self._watch.close(error)
+        self._watch.close(error, tasks_over=all(future.done() for _, future in self._futures))

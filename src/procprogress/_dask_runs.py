@@ -111,6 +111,9 @@ class Watch:
         self._listener.add(self.id, self.tally)
         self._event = Event(stop_event_name(self.id), client=client)  # type: ignore[no-untyped-call]
         self._setter: threading.Thread | None = None
+        # Reentrant: a signal handler (cancel_all on Ctrl-C) may run inside close().
+        self._stop_lock = threading.RLock()
+        self._closed = False
         self._ticker = Ticker("procprogress-dask-bar", interval, self._tick)
         display.show(0, total)  # the bar's first frame, before its thread draws
         self._ticker.start()
@@ -119,12 +122,14 @@ class Watch:
     def request_stop(self, reason: str | None) -> None:
         """Raise the run's stop flag: from any thread (a signal handler too: setting
         the event is a round trip to the scheduler, made by a thread of its own)."""
-        if self.stop_requested is None:
+        with self._stop_lock:
+            if self.stop_requested is not None or self._closed:
+                return
             self.stop_requested = reason or "cancelled"
             self._setter = threading.Thread(target=self._set_event, name="procprogress-dask-stop")
             self._setter.start()
-            if self._wake is not None:
-                self._wake()
+        if self._wake is not None:
+            self._wake()
 
     def _set_event(self) -> None:
         try:
@@ -135,16 +140,22 @@ class Watch:
     def _tick(self) -> None:
         self._display.show(self.tally.count, self.total)
 
-    def close(self, error: BaseException | None) -> None:
-        """Always called: the bar's last frame, the stop event released and deleted."""
+    def close(self, error: BaseException | None, *, tasks_over: bool = True) -> None:
+        """Always called: the bar's last frame, the stop event deleted. ``tasks_over``:
+        no task of the run is left, so setting the event only releases the workers'
+        parked waits (a Monitor's tasks may still run: their waits end on their own,
+        within ``WATCH_SECONDS`` of the last one)."""
         live_others.discard(self)
         self._ticker.stop()
         self._listener.remove(self.id)
         try:
-            if self._setter is not None:
-                self._setter.join()
-            else:
-                self._set_event()  # releases the workers' parked waits
+            with self._stop_lock:
+                self._closed = True
+                setter = self._setter
+            if setter is not None:
+                setter.join()
+            elif tasks_over:
+                self._set_event()
             self._event.clear()  # type: ignore[no-untyped-call]  # and deletes the event
         finally:
             if error is None or isinstance(error, Cancelled):
@@ -179,8 +190,10 @@ class DaskRun(Watch):
         self._grace_ends: float | None = None
         self._told_ignored = False
         self._gathered = 0.0  # when finished tasks were last looked at
-        # Results handed out, for Cancelled.results (a map's; an imap's are the caller's)
-        self._kept: dict[int, Any] | None = {} if keep_results else None
+        # Results taken, by their batch's first index, for Cancelled.results: a map's
+        # all of them; an imap's until the caller has them (given()).
+        self._kept: dict[int, list[Any]] = {}
+        self._keep_given = keep_results
 
     # -- submitting --------------------------------------------------------------------
 
@@ -202,6 +215,12 @@ class DaskRun(Watch):
             self._futures[future.key] = future
             self._starts[future.key] = start
             future.add_done_callback(self._done.put)
+
+    def given(self, start: int) -> None:
+        """The caller has the batch that begins at ``start``: an imap's
+        ``Cancelled.results`` leaves it out."""
+        if not self._keep_given:
+            self._kept.pop(start, None)
 
     @property
     def pending(self) -> int:
@@ -234,7 +253,9 @@ class DaskRun(Watch):
         except queue.Empty:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 self.request_stop(f"timeout after {self._timeout:g} s")
-            return []
+            # A future whose result was lost with its worker before we took it ("lost")
+            # is computed again, and Dask calls no done callback twice: look for it.
+            return [f for f in self._futures.values() if f.done()]
         hold = min([self._gathered + GATHER_EVERY, *ends])
         while done[-1] is not _WAKE and len(done) < len(self._futures):
             try:  # gather the tasks that end meanwhile in the same round trip
@@ -259,8 +280,7 @@ class DaskRun(Watch):
                 if ignored:
                     self._tell_ignored()
                 future.release()
-                if self._kept is not None:
-                    self._kept.update(zip(itertools.count(start), results))
+                self._kept[start] = results
                 yield start, results
         for future in done:
             if future.key not in self._futures:
@@ -297,10 +317,11 @@ class DaskRun(Watch):
 
     def _cancelled(self) -> Cancelled:
         """Gather every result that finished, cancel the rest, say so."""
+        for _ in self._take([f for f in self._futures.values() if f.done()]):
+            pass  # kept by _take
         results: dict[int, Any] = {}
-        for start, values in self._take([f for f in self._futures.values() if f.done()]):
+        for start, values in self._kept.items():
             results.update(zip(itertools.count(start), values))
-        results.update(self._kept or {})
         self.cancel_rest()
         return Cancelled(
             self.stop_reason, completed=self.tally.count, total=self.total, results=results

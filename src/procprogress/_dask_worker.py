@@ -178,17 +178,18 @@ class ProgressPlugin(WorkerPlugin):
             while True:
                 fired = await self._worker.scheduler.event_wait(name=name, timeout=WATCH_SECONDS)
                 if fired:
-                    threads.stop(run)
-                    return
+                    threads.stop(run)  # tasks of the run that start later watch nothing
+                    break
+                self._watched.discard(run)  # a task that begins from here on parks its own
                 if not threads.is_running(run):
                     threads.forget(run)
-                    return
+                    return  # the discard may be another watch's add: leave it
+                self._watched.add(run)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the worker is closing, the scheduler went away
             logger.debug("procprogress: the stop watch of run %s ended: %r", run, exc)
-        finally:
-            self._watched.discard(run)
+        self._watched.discard(run)
 
 
 def _leave_ctrl_c_to_the_client(client_host: str, client_pid: int) -> None:

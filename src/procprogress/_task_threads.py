@@ -7,9 +7,10 @@ count of its own: ``advance()`` appends to the list of the task that runs in
 the calling thread, still a local add with no lock and no message, and
 ``should_stop()`` answers for that task's run. While the process runs one
 task (a worker of one thread, always), ``advance()`` appends to that task's
-list directly, as a pool worker of ours appends to its own; while it runs
-several, it finds the calling thread's task through a ``threading.local``,
-and a thread that runs no task (one a task started itself) counts nowhere.
+list directly, as a pool worker of ours appends to its own, and a thread the
+task started counts and stops with it; while it runs several, ``advance()``
+finds the calling thread's task through a ``threading.local``, and a thread
+that runs no task counts nowhere and is never stopped.
 
 Nothing here imports Dask: ``_dask_worker`` begins and ends tasks, publishes
 the counts and raises the stop flags. Counts are read by a thread other than
@@ -113,6 +114,7 @@ class TaskThreads:
         self.tasks: dict[int, TaskCount] = {}  # id -> the attempts running or unreported
         self.ended: list[TaskCount] = []  # attempts that ended since the last report
         self._stopped: collections.deque[str] = collections.deque()  # oldest first
+        self._only: TaskCount | None = None  # the one task running, if one runs alone
 
     # -- a task's thread ----------------------------------------------------------------
 
@@ -154,9 +156,9 @@ class TaskThreads:
         calling thread's task's list, through the thread's local (one more call).
         A thread that read the one task's list before a switch still appends to it:
         to the task it ran for."""
-        if len(self.tasks) == 1:
-            only = next(iter(self.tasks.values()))
-            self.use_counters(only.add, only.add_many)
+        self._only = next(iter(self.tasks.values())) if len(self.tasks) == 1 else None
+        if self._only is not None:
+            self.use_counters(self._only.add, self._only.add_many)
         elif self.tasks:
             self.use_counters(count_one, count_many)
         else:
@@ -166,8 +168,9 @@ class TaskThreads:
         """What ``advance()`` calls: set by ``_worker.install_per_thread``."""
 
     def saw_stop(self) -> bool:
-        """``should_stop()`` found the byte set: whether this thread's run stopped."""
-        task = _here.task
+        """``should_stop()`` found the byte set: whether this thread's run stopped (in a
+        thread that runs no task: the one task's, if one runs alone)."""
+        task = _here.task or self._only
         if task is not None and task.run.stopped:
             task.saw_stop = True
             return True

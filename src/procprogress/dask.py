@@ -127,21 +127,10 @@ def progress_imap(
 
     .. versionadded:: 0.2
     """
-    batches = _batches_done(fn, iterable, ahead=AHEAD_PER_THREAD, **_options(locals()))
-    if not ordered:
-        return (value for _, values in batches for value in values)
-    return _in_order(batches)
-
-
-def _in_order(batches: Iterator[tuple[int, list[Any]]]) -> Iterator[Any]:
-    waiting: dict[int, list[Any]] = {}
-    expected = 0
-    for start, values in batches:
-        waiting[start] = values
-        while expected in waiting:
-            ready = waiting.pop(expected)
-            expected += len(ready)
-            yield from ready
+    batches = _batches_done(
+        fn, iterable, ahead=AHEAD_PER_THREAD, ordered=ordered, **_options(locals())
+    )
+    return (value for _, values in batches for value in values)
 
 
 _OPTIONS = (
@@ -180,6 +169,7 @@ def _batches_done(
     tqdm_kwargs: dict[str, Any],
     *,
     ahead: int | None,
+    ordered: bool = False,
 ) -> Iterator[tuple[int, list[Any]]]:
     """Check everything now (bad input fails at the call), and return the run:
     ``(first index, results)`` per finished task, from the first ``next()``."""
@@ -214,17 +204,37 @@ def _batches_done(
             keep_results=ahead is None,
         )
 
-    return _drive(start, _batches_of(iterable, size), None if ahead is None else ahead * threads)
+    ahead_tasks = None if ahead is None else ahead * threads
+    return _drive(start, _batches_of(iterable, size), ahead_tasks, ordered)
 
 
 def _drive(
-    start: Callable[[], DaskRun], batches: Iterator[tuple[int, list[Any]]], ahead: int | None
+    start: Callable[[], DaskRun],
+    batches: Iterator[tuple[int, list[Any]]],
+    ahead: int | None,
+    ordered: bool,
 ) -> Iterator[tuple[int, list[Any]]]:
     """Run: submit the batches (all, or ``ahead`` in flight), yield them as they
-    finish, and always end the run (its bar, its stop event, what is left)."""
+    finish (``ordered``: in input order), and always end the run (its bar, its
+    stop event, what is left). A batch yielded and then asked past is the
+    caller's; the others are ``Cancelled.results``."""
     run = start()  # at the first next(): a generator never started never ends
     error: BaseException | None = None
     input_error: BaseException | None = None
+    waiting: dict[int, list[Any]] = {}  # ordered: batches that finished before their turn
+    turn = 0  # ordered: the index of the next item to yield
+
+    def in_turn(done: tuple[int, list[Any]]) -> list[tuple[int, list[Any]]]:
+        nonlocal turn
+        if not ordered:
+            return [done]
+        waiting[done[0]] = done[1]
+        ready = []
+        while turn in waiting:  # after a batch a stop cut short, none is in turn
+            values = waiting.pop(turn)
+            ready.append((turn, values))
+            turn += len(values)
+        return ready
 
     def feed(n: int | None) -> None:
         nonlocal input_error
@@ -244,13 +254,17 @@ def _drive(
         try:
             feed(ahead)
             for done in run.finished_batches():
-                yield done
+                for batch in in_turn(done):
+                    yield batch
+                    run.given(batch[0])
                 if ahead is not None:
                     feed(max(0, ahead - run.pending))
         except KeyboardInterrupt:
             raise KeyboardInterrupt from run.interrupted()
         if input_error is not None:
             raise input_error
+    except GeneratorExit:  # closed early (a break): the rest is cancelled, the bar ends well
+        raise
     except BaseException as exc:
         error = exc.__cause__ if isinstance(exc, KeyboardInterrupt) else exc
         run.cancel_rest()
