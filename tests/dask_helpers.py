@@ -37,6 +37,23 @@ def advance_from_a_thread_of_its_own(units):
     return units
 
 
+def wait_for_stop_in_a_thread_of_its_own(x):
+    """The task's own thread waits for a thread it started, which runs until it
+    sees the stop flag (30 s at most)."""
+    import threading
+
+    def wait():
+        for _ in range(3000):
+            if procprogress.should_stop():
+                return
+            time.sleep(0.01)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    waiter.join()
+    return x
+
+
 def advance_slowly(x, steps=50, delay=0.02):
     for _ in range(steps):
         procprogress.advance()

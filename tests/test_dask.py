@@ -100,6 +100,15 @@ def test_a_thread_the_task_started_counts_for_it_in_workers_of_one_thread(spawn_
     assert _counts(bar.getvalue(), sum(units))[-1] == sum(units)
 
 
+def test_a_thread_the_task_started_sees_its_stop_in_workers_of_one_thread(spawn_client):
+    started = time.monotonic()
+    with pytest.raises(pp.Cancelled, match="timeout"):
+        ppd.progress_map(work.wait_for_stop_in_a_thread_of_its_own, range(2),
+                         client=spawn_client, batch_size=1, timeout=1.0, grace=30,
+                         display="none")
+    assert time.monotonic() - started < 8  # the threads saw the flag: no grace ran out
+
+
 def _check_exact_count(client):
     units = [20_000 + 37 * i for i in range(40)]  # tasks end while others count
     bar = io.StringIO()
