@@ -2,8 +2,9 @@
 
 usage: scripts_dask_ctrl_c.py MODE
 MODE: map (procprogress.dask.progress_map), imap (a for loop over
-      procprogress.dask.progress_imap), monitor (a Monitor's with block, the
-      program waiting in client.gather).
+      procprogress.dask.progress_imap), imap-with (the same loop in its with
+      block, the Ctrl-C landing in the loop's body), monitor (a Monitor's with
+      block, the program waiting in client.gather).
 It starts a LocalCluster of its own (2 worker processes), prints the workers'
 pids and "ready", and reports how the Ctrl-C ended the run.
 """
@@ -44,6 +45,15 @@ def main(mode: str) -> None:
                     batch_size=1, display="log", log_every=0.5,
                 ):
                     got.append(value)
+            elif mode == "imap-with":
+                print("ready", flush=True)
+                with ppd.progress_imap(
+                    dask_helpers.quick_then_cooperative, range(20), client=client,
+                    batch_size=1, display="log", log_every=0.5,
+                ) as results:
+                    for value in results:
+                        got.append(value)
+                        time.sleep(10 if value == 0 else 0)  # the Ctrl-C lands here
             else:
                 with ppd.Monitor(client, display="log", log_every=0.5) as monitor:
                     futures = monitor.map(dask_helpers.quick_then_cooperative, range(20))
@@ -54,7 +64,7 @@ def main(mode: str) -> None:
             cause = interrupt.__cause__
             kept = getattr(cause, "results", {})
             # imap: what the loop got and what the Cancelled kept, each item once
-            every = sorted([*got, *kept.values()]) if mode == "imap" else sorted(kept)
+            every = sorted([*got, *kept.values()]) if "imap" in mode else sorted(kept)
             print(f"interrupted after {time.monotonic() - started:.2f}s "
                   f"cause={type(cause).__name__} results={every}", flush=True)
     print("cluster closed", flush=True)

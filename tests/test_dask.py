@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import os
 import re
 import signal
@@ -302,6 +303,37 @@ def test_a_stopped_imap_hands_every_finished_result_out_once(spawn_client, order
         assert sorted(got) == finished and kept == {}
 
 
+def test_a_timeout_stops_an_imap_over_an_endless_input(spawn_client):
+    started = time.monotonic()
+    got = 0
+    with pytest.raises(pp.Cancelled, match=r"timeout after 1 s"):
+        for _ in ppd.progress_imap(work.square, itertools.count(), client=spawn_client,
+                                   batch_size=1, timeout=1.0, display="none"):
+            got += 1
+    assert time.monotonic() - started < 10 and got > 0
+
+
+def test_a_progress_imap_left_open_at_exit_lets_the_program_exit():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "scripts_dask_left_open.py")],
+        capture_output=True, text=True, cwd=ROOT, timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "first 0" in proc.stdout and "cluster closed" in proc.stdout, proc.stdout
+
+
+def test_leaving_an_imaps_with_block_cancels_the_rest(spawn_client):
+    lines = io.StringIO()
+    with ppd.progress_imap(work.slow_square, range(40), client=spawn_client, batch_size=1,
+                           display="log", log_every=60, file=lines) as results:
+        assert isinstance(results, ppd.ResultIterator)
+        got = [next(results), next(results)]
+    assert got == [0, 1]
+    assert list(results) == []  # closed: nothing more comes
+    last = lines.getvalue().rstrip().splitlines()[-1]
+    assert re.search(r"/40 \(.*\bin 0:00:\d\d", last), lines.getvalue()  # the end line
+
+
 def test_breaking_out_of_an_imap_ends_its_bar_well(spawn_client):
     lines = io.StringIO()
     results = ppd.progress_imap(work.slow_square, range(40), client=spawn_client,
@@ -362,7 +394,7 @@ def _wait_for(predicate, seconds=30.0):
     raise AssertionError(f"{predicate} never held")
 
 
-@pytest.mark.parametrize("mode", ["map", "imap", "monitor"])
+@pytest.mark.parametrize("mode", ["map", "imap", "imap-with", "monitor"])
 def test_ctrl_c_stops_the_run_and_the_script_exits_with_no_traceback(mode):
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "scripts_dask_ctrl_c.py"), mode],
@@ -387,6 +419,8 @@ def test_ctrl_c_stops_the_run_and_the_script_exits_with_no_traceback(mode):
     assert seconds < 5  # the cooperative tasks stopped: no grace ran out
     if mode in ("map", "imap"):
         assert "cause=Cancelled results=[0, 1, 2, 3, 4, 5]" in out
+    if mode == "imap-with":  # two tasks ahead per worker thread, and the body asked for no more
+        assert "cause=Cancelled results=[0, 1, 2, 3]" in out
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left"
 
@@ -423,8 +457,17 @@ def test_a_monitor_counts_items_and_its_total_grows_per_call(spawn_client):
 
 def test_leaving_a_monitors_block_leaves_its_running_tasks_alone(spawn_client):
     with ppd.Monitor(spawn_client, display="none") as monitor:
-        futures = monitor.map(work.cooperative_square, range(4))
+        futures = monitor.map(work.cooperative_square, range(4), steps=100)
+        time.sleep(0.5)  # running, their stop watches parked
     assert spawn_client.gather(futures) == [x * x for x in range(4)]  # none stopped
+    # the last one done, the workers' waits are released and the event deleted
+    _wait_for(lambda: not _our_events(spawn_client), seconds=10)
+
+
+def _our_events(client):
+    return [name for name in client.run_on_scheduler(
+        lambda dask_scheduler: list(map(str, dask_scheduler.extensions["events"]._events))
+    ) if "procprogress" in name]
 
 
 def test_no_client_uses_the_current_default_one(spawn_client):
@@ -483,7 +526,7 @@ def test_the_core_never_imports_dask():
 
 
 def test_the_dask_module_exports_documented_names():
-    assert sorted(ppd.__all__) == ["Monitor", "progress_imap", "progress_map"]
+    assert sorted(ppd.__all__) == ["Monitor", "ResultIterator", "progress_imap", "progress_map"]
     for name in ppd.__all__:
         obj = getattr(ppd, name)
         assert obj.__module__ == "procprogress.dask"

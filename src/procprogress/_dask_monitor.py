@@ -35,8 +35,9 @@ class Monitor:
     ``count="items"``: each finished call is one unit, and the total grows by
     one per call unless given; ``count="manual"``: only ``advance()`` counts.
     The count is exact once the block ends: leaving it waits (briefly) for the
-    last counts of the calls that finished. Leaving it does not stop the calls
-    still running: their futures go on, and can be gathered after the block.
+    last counts of the calls that finished. Leaving it normally does not stop
+    the calls still running: their futures go on and can be gathered after the
+    block, but the Monitor has ended (its bar, its count, its stop flag).
     ``cancel()`` raises the stop flag of every call submitted through it; so
     does an exception (Ctrl-C) that leaves the block, which then waits up to
     ``grace`` for the tasks to end.
@@ -142,4 +143,4 @@ class Monitor:
             tally.has_ended(index) for index, future in self._futures if future.done()
         ):
             time.sleep(PUBLISH_EVERY / 4)
-        self._watch.close(error, tasks_over=all(future.done() for _, future in self._futures))
+        self._watch.close(error, running=[f for _, f in self._futures if not f.done()])

@@ -3,9 +3,10 @@
 Threads: the caller's thread submits the tasks, waits for them and gathers
 their results (``Client.gather``), and it alone changes the run's state; the
 client's event loop runs the topic handler (the workers' counts, into the
-``Tally``) and the futures' done callbacks (which only queue the future); a
-``Ticker`` thread draws the bar from the tally. ``cancel()`` may come from any
-thread: it sets the stop event and wakes the caller.
+``Tally``); Dask's callback thread runs the futures' done callbacks (which only
+queue the future); a ``Ticker`` thread draws the bar from the tally.
+``cancel()`` may come from any thread: a thread of its own sets the stop event,
+and the caller is woken.
 
 Stopping (``cancel()``, ``timeout=``, Ctrl-C, a task's error) sets the run's
 ``distributed.Event``; tasks that check ``should_stop()`` return what they
@@ -22,11 +23,12 @@ import os
 import queue
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 import distributed
@@ -43,6 +45,9 @@ from ._ticker import Ticker
 
 #: Tasks of a lazy input in flight per worker thread, at most.
 AHEAD_PER_THREAD = 2
+#: Seconds between two looks at every task of a run for one done that queued no
+#: callback: Dask calls none twice, and a result lost with its worker is run again.
+SWEEP_EVERY = 0.5
 #: Seconds between two gathers of finished tasks while others run, at least: each
 #: gather is a round trip through the scheduler (about 2 ms of its time, and the
 #: client's); tasks that finish meanwhile come back together.
@@ -126,10 +131,18 @@ class Watch:
             if self.stop_requested is not None or self._closed:
                 return
             self.stop_requested = reason or "cancelled"
-            self._setter = threading.Thread(target=self._set_event, name="procprogress-dask-stop")
-            self._setter.start()
+            if self._client_open():  # else the workers are gone, or going with it
+                self._setter = threading.Thread(
+                    target=self._set_event, name="procprogress-dask-stop"
+                )
+                self._setter.start()
         if self._wake is not None:
             self._wake()
+
+    def _client_open(self) -> bool:
+        """Whether the client can still reach the cluster (not at interpreter exit,
+        where a run left open is closed and no thread can start)."""
+        return self.client.status == "running" and not sys.is_finalizing()
 
     def _set_event(self) -> None:
         try:
@@ -137,14 +150,38 @@ class Watch:
         except Exception as exc:  # the client closed: the workers stop with it
             logger.debug("procprogress: could not set the stop event: %r", exc)
 
+    def _release(self) -> None:
+        """Set the event (the workers' waits return) and delete it."""
+        try:
+            self._event.set()  # type: ignore[no-untyped-call]
+            self._event.clear()  # type: ignore[no-untyped-call]
+        except Exception as exc:  # the client closed meanwhile
+            logger.debug("procprogress: could not release the stop event: %r", exc)
+
+    def _release_when_done(self, futures: Sequence[Any]) -> None:
+        """``_release()`` once every one of ``futures`` is done: from Dask's callback
+        thread, which runs done callbacks, so no thread of ours outlives the run."""
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def one_done(_: Any) -> None:
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last and self._client_open():
+                self._release()
+
+        for future in futures:
+            future.add_done_callback(one_done)
+
     def _tick(self) -> None:
         self._display.show(self.tally.count, self.total)
 
-    def close(self, error: BaseException | None, *, tasks_over: bool = True) -> None:
-        """Always called: the bar's last frame, the stop event deleted. ``tasks_over``:
-        no task of the run is left, so setting the event only releases the workers'
-        parked waits (a Monitor's tasks may still run: their waits end on their own,
-        within ``WATCH_SECONDS`` of the last one)."""
+    def close(self, error: BaseException | None, *, running: Sequence[Any] = ()) -> None:
+        """Always called: the bar's last frame, the stop event set (no task of the run
+        is left: it only releases the workers' parked waits) and deleted. ``running``:
+        a Monitor's futures still running, left alone; the event is released once
+        the last of them is done."""
         live_others.discard(self)
         self._ticker.stop()
         self._listener.remove(self.id)
@@ -154,9 +191,11 @@ class Watch:
                 setter = self._setter
             if setter is not None:
                 setter.join()
-            elif tasks_over:
-                self._set_event()
-            self._event.clear()  # type: ignore[no-untyped-call]  # and deletes the event
+            if self._client_open():
+                if setter is None and running:
+                    self._release_when_done(running)
+                else:
+                    self._release()
         finally:
             if error is None or isinstance(error, Cancelled):
                 self._display.finish(self.tally.count, note_for(error), total=self.total)
@@ -190,6 +229,7 @@ class DaskRun(Watch):
         self._grace_ends: float | None = None
         self._told_ignored = False
         self._gathered = 0.0  # when finished tasks were last looked at
+        self._swept = time.monotonic()  # when every task was
         # Results taken, by their batch's first index, for Cancelled.results: a map's
         # all of them; an imap's until the caller has them (given()).
         self._kept: dict[int, list[Any]] = {}
@@ -216,11 +256,13 @@ class DaskRun(Watch):
             self._starts[future.key] = start
             future.add_done_callback(self._done.put)
 
-    def given(self, start: int) -> None:
-        """The caller has the batch that begins at ``start``: an imap's
-        ``Cancelled.results`` leaves it out."""
+    def given(self, start: int, n: int) -> None:
+        """The caller has the first ``n`` results of the batch that begins at
+        ``start``: an imap's ``Cancelled.results`` leaves them out."""
         if not self._keep_given:
-            self._kept.pop(start, None)
+            values = self._kept.pop(start, None)
+            if values is not None and n < len(values):
+                self._kept[start + n] = values[n:]
 
     @property
     def pending(self) -> int:
@@ -244,18 +286,17 @@ class DaskRun(Watch):
             raise self._cancelled()
 
     def _next_done(self) -> list[Any]:
-        """The futures done since the last look (all of them, while stopping)."""
+        """The futures done since the last look (all of them, while stopping, and
+        every ``SWEEP_EVERY``)."""
         now = time.monotonic()
+        if self._deadline is not None and now >= self._deadline:
+            self.request_stop(f"timeout after {self._timeout:g} s")  # however busy the run
         ends = [t for t in (self._deadline, self._grace_ends) if t is not None]
-        wait = min([0.5, *(max(0.0, t - now) for t in ends)])
+        wait = min([self._swept + SWEEP_EVERY - now, *(t - now for t in ends)])
         try:
-            done = [self._done.get(timeout=wait)]
+            done = [self._done.get(timeout=max(0.0, wait))]
         except queue.Empty:
-            if self._deadline is not None and time.monotonic() >= self._deadline:
-                self.request_stop(f"timeout after {self._timeout:g} s")
-            # A future whose result was lost with its worker before we took it ("lost")
-            # is computed again, and Dask calls no done callback twice: look for it.
-            return [f for f in self._futures.values() if f.done()]
+            done = [_WAKE]
         hold = min([self._gathered + GATHER_EVERY, *ends])
         while done[-1] is not _WAKE and len(done) < len(self._futures):
             try:  # gather the tasks that end meanwhile in the same round trip
@@ -264,8 +305,11 @@ class DaskRun(Watch):
                 break
         while not self._done.empty():
             done.append(self._done.get_nowait())
-        self._gathered = time.monotonic()
-        if self.stop_reason is not None:  # a look may have been cut short: sweep
+        now = self._gathered = time.monotonic()
+        # Stopping, a look may have been cut short; and a future whose result was lost
+        # with its worker before it was taken is run again with no second callback.
+        if self.stop_reason is not None or now >= self._swept + SWEEP_EVERY:
+            self._swept = now
             return [f for f in self._futures.values() if f.done()]
         return [f for f in done if f is not _WAKE and f.key in self._futures]
 
@@ -274,13 +318,13 @@ class DaskRun(Watch):
         if finished:
             values = self.client.gather(finished)
             for future, (results, final, _began, ignored) in zip(finished, values):
-                start = self._starts.pop(future.key)
-                del self._futures[future.key]
+                start = self._starts[future.key]
+                self._kept[start] = results  # first: a Ctrl-C from here on keeps it
+                del self._starts[future.key], self._futures[future.key]
                 self.tally.finished(start, final)
                 if ignored:
                     self._tell_ignored()
                 future.release()
-                self._kept[start] = results
                 yield start, results
         for future in done:
             if future.key not in self._futures:
@@ -331,7 +375,8 @@ class DaskRun(Watch):
         """Stop, and cancel every task whose result was not taken."""
         if self._futures:
             self._begin_stop(self.stop_reason or "the run's results were not read")
-            self.client.cancel(list(self._futures.values()))
+            if self._client_open():
+                self.client.cancel(list(self._futures.values()))
             self._futures.clear()
 
     # -- the end ---------------------------------------------------------------------

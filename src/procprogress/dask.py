@@ -21,7 +21,7 @@ on the workers too.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Generator, Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any, Callable
 
 try:
@@ -34,15 +34,17 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
 from ._bars import bar_class, check_bar_keywords
 from ._checks import Count, check_count, check_grace, check_interval, check_timeout, check_total
 from ._dask_monitor import Monitor
+from ._dask_results import ResultIterator
 from ._dask_runs import AHEAD_PER_THREAD, DaskRun, batch_for, default_client, nthreads
 from ._display import LOG_EVERY, displays_for
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-__all__ = ["Monitor", "progress_imap", "progress_map"]
+__all__ = ["Monitor", "ResultIterator", "progress_imap", "progress_map"]
 
 Monitor.__module__ = __name__  # procprogress.dask.Monitor in reprs and pickles
+ResultIterator.__module__ = __name__
 
 
 def progress_map(
@@ -114,7 +116,7 @@ def progress_imap(
     log_every: float = LOG_EVERY,
     tqdm_class: type[tqdm[Any]] | None = None,
     **tqdm_kwargs: Any,
-) -> Iterator[Any]:
+) -> ResultIterator:
     """Like :func:`progress_map`, but yield results as they are ready.
 
     The input is read lazily: at most two tasks per worker thread are in
@@ -122,15 +124,17 @@ def progress_imap(
     item ``k`` gives every result before ``k``, then its error.
     ``batch_size=None`` is ``progress_map``'s rule for an input with a
     ``len()``, else 1: pass one for many small items. With ``ordered=False``
-    results come as tasks finish. Closing the iterator (or leaving a ``for``
-    loop early and dropping it) cancels what is left.
+    results come as tasks finish. Closing the iterator (or leaving its
+    ``with`` block, or a ``for`` loop early and dropping it) cancels what is
+    left; see :class:`ResultIterator` for Ctrl-C.
 
     .. versionadded:: 0.2
     """
+    runs: list[DaskRun] = []
     batches = _batches_done(
-        fn, iterable, ahead=AHEAD_PER_THREAD, ordered=ordered, **_options(locals())
+        fn, iterable, ahead=AHEAD_PER_THREAD, ordered=ordered, runs=runs, **_options(locals())
     )
-    return (value for _, values in batches for value in values)
+    return ResultIterator(batches, runs)
 
 
 _OPTIONS = (
@@ -170,7 +174,8 @@ def _batches_done(
     *,
     ahead: int | None,
     ordered: bool = False,
-) -> Iterator[tuple[int, list[Any]]]:
+    runs: list[DaskRun] | None = None,
+) -> Generator[tuple[int, list[Any]], None, None]:
     """Check everything now (bad input fails at the call), and return the run:
     ``(first index, results)`` per finished task, from the first ``next()``."""
     if not callable(fn):
@@ -192,7 +197,7 @@ def _batches_done(
         size = 1 if length is None else batch_for(length, threads)
 
     def start() -> DaskRun:
-        return DaskRun(
+        run = DaskRun(
             the_client,
             fn,
             count_items=counted is Count.ITEMS,
@@ -203,6 +208,9 @@ def _batches_done(
             display=displays.new(tqdm_kwargs, given_total),
             keep_results=ahead is None,
         )
+        if runs is not None:
+            runs.append(run)  # the caller's iterator tells it what it handed out
+        return run
 
     ahead_tasks = None if ahead is None else ahead * threads
     return _drive(start, _batches_of(iterable, size), ahead_tasks, ordered)
@@ -213,11 +221,11 @@ def _drive(
     batches: Iterator[tuple[int, list[Any]]],
     ahead: int | None,
     ordered: bool,
-) -> Iterator[tuple[int, list[Any]]]:
+) -> Generator[tuple[int, list[Any]], None, None]:
     """Run: submit the batches (all, or ``ahead`` in flight), yield them as they
     finish (``ordered``: in input order), and always end the run (its bar, its
-    stop event, what is left). A batch yielded and then asked past is the
-    caller's; the others are ``Cancelled.results``."""
+    stop event, what is left). What the caller's iterator says it handed out
+    (``DaskRun.given``) is not in ``Cancelled.results``; the rest is."""
     run = start()  # at the first next(): a generator never started never ends
     error: BaseException | None = None
     input_error: BaseException | None = None
@@ -254,9 +262,7 @@ def _drive(
         try:
             feed(ahead)
             for done in run.finished_batches():
-                for batch in in_turn(done):
-                    yield batch
-                    run.given(batch[0])
+                yield from in_turn(done)
                 if ahead is not None:
                     feed(max(0, ahead - run.pending))
         except KeyboardInterrupt:
