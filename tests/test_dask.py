@@ -419,8 +419,9 @@ def test_ctrl_c_stops_the_run_and_the_script_exits_with_no_traceback(mode):
     assert seconds < 5  # the cooperative tasks stopped: no grace ran out
     if mode in ("map", "imap"):
         assert "cause=Cancelled results=[0, 1, 2, 3, 4, 5]" in out
-    if mode == "imap-with":  # two tasks ahead per worker thread, and the body asked for no more
-        assert "cause=Cancelled results=[0, 1, 2, 3]" in out
+    if mode == "imap-with":  # tasks ahead: two per worker thread, more as ones ahead of
+        # their turn finished; the body asked for no more. Each quick one that ran, once.
+        assert re.search(r"cause=Cancelled results=\[0, 1, 2, 3(, 4)?(, 5)?\]\n", out), out
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left"
 

@@ -45,6 +45,8 @@ from ._ticker import Ticker
 
 #: Tasks of a lazy input in flight per worker thread, at most.
 AHEAD_PER_THREAD = 2
+#: Seconds ``close()`` waits for the stop event to reach the scheduler, at most.
+STOP_SEND_WAIT = 30.0
 #: Seconds between two looks at every task of a run for one done that queued no
 #: callback: Dask calls none twice, and a result lost with its worker is run again.
 SWEEP_EVERY = 0.5
@@ -115,7 +117,7 @@ class Watch:
         )
         self._listener.add(self.id, self.tally)
         self._event = Event(stop_event_name(self.id), client=client)  # type: ignore[no-untyped-call]
-        self._setter: threading.Thread | None = None
+        self._stop_sent: threading.Event | None = None  # set once the scheduler has it
         # Reentrant: a signal handler (cancel_all on Ctrl-C) may run inside close().
         self._stop_lock = threading.RLock()
         self._closed = False
@@ -125,30 +127,36 @@ class Watch:
         live_others.add(self)
 
     def request_stop(self, reason: str | None) -> None:
-        """Raise the run's stop flag: from any thread (a signal handler too: setting
-        the event is a round trip to the scheduler, made by a thread of its own)."""
+        """Raise the run's stop flag: from any thread, a signal handler too. Setting
+        the event is a round trip to the scheduler: the client's event loop makes
+        it (handed over with ``call_soon_threadsafe``, which takes no lock)."""
         with self._stop_lock:
             if self.stop_requested is not None or self._closed:
                 return
             self.stop_requested = reason or "cancelled"
             if self._client_open():  # else the workers are gone, or going with it
-                self._setter = threading.Thread(
-                    target=self._set_event, name="procprogress-dask-stop"
-                )
-                self._setter.start()
+                self._stop_sent = threading.Event()
+                self.client.loop.add_callback(self._send_stop, self._stop_sent)
         if self._wake is not None:
             self._wake()
 
     def _client_open(self) -> bool:
         """Whether the client can still reach the cluster (not at interpreter exit,
         where a run left open is closed and no thread can start)."""
-        return self.client.status == "running" and not sys.is_finalizing()
+        return (
+            self.client.status == "running"
+            and self.client.loop is not None
+            and not sys.is_finalizing()
+        )
 
-    def _set_event(self) -> None:
+    async def _send_stop(self, sent: threading.Event) -> None:
+        """On the client's event loop: set the stop event on the scheduler."""
         try:
-            self._event.set()  # type: ignore[no-untyped-call]
+            await self.client.scheduler.event_set(name=stop_event_name(self.id))
         except Exception as exc:  # the client closed: the workers stop with it
             logger.debug("procprogress: could not set the stop event: %r", exc)
+        finally:
+            sent.set()
 
     def _release(self) -> None:
         """Set the event (the workers' waits return) and delete it."""
@@ -188,11 +196,11 @@ class Watch:
         try:
             with self._stop_lock:
                 self._closed = True
-                setter = self._setter
-            if setter is not None:
-                setter.join()
+                sent = self._stop_sent
+            if sent is not None and self._client_open():
+                sent.wait(STOP_SEND_WAIT)  # then delete the event: none is left set
             if self._client_open():
-                if setter is None and running:
+                if sent is None and running:
                     self._release_when_done(running)
                 else:
                     self._release()
