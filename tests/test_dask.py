@@ -256,6 +256,16 @@ def test_cancel_all_stops_a_running_job_and_keeps_the_finished_results(spawn_cli
     assert caught.value.results == {i: i for i in range(6)}  # every quick one, no "stopped"
 
 
+def test_a_stop_reaches_tasks_on_workers_running_several_at_once(client):
+    """Two threads per worker: should_stop() answers for the calling thread's task."""
+    started = time.monotonic()
+    with pytest.raises(pp.Cancelled, match="timeout") as caught:
+        ppd.progress_map(work.quick_then_cooperative, range(12), client=client,
+                         batch_size=1, timeout=1.5, grace=30, display="none")
+    assert time.monotonic() - started < 8
+    assert caught.value.results == {i: i for i in range(6)}
+
+
 def test_raise_if_stopped_ends_a_task_without_an_error(spawn_client):
     started = time.monotonic()
     with pytest.raises(pp.Cancelled, match="timeout") as caught:
