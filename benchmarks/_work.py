@@ -185,6 +185,24 @@ def measure_costs(args: tuple[int, int, bool]) -> dict[str, float]:
     return out
 
 
+#: The operations whose cost section 6c compares between a Dask task and a pool worker.
+CALL_OPS = ("empty function call", "procprogress.advance()", "procprogress.should_stop()")
+
+
+def call_costs(args: tuple[int, int]) -> dict[str, float]:
+    """Nanoseconds per loop iteration of each of ``CALL_OPS``, in this task (a run
+    that counts ``advance()``); ``args`` is ``(loops, shift)``, as for measure_costs."""
+    import procprogress
+
+    loops, shift = args
+    fns = {CALL_OPS[0]: empty, CALL_OPS[1]: procprogress.advance,
+           CALL_OPS[2]: procprogress.should_stop}
+    order = list(CALL_OPS[shift % 3:] + CALL_OPS[:shift % 3])
+    for name in order:
+        _loop_call(range(max(loops // 20, 1)), fns[name])
+    return {name: _loop_call(range(loops), fns[name]) / loops for name in order}
+
+
 # -- latencies -------------------------------------------------------------------------------
 
 

@@ -157,7 +157,52 @@ def run(config: Config) -> tuple[list[Table], list[Target]]:
                       "client.map + distributed.progress"]
         unit_runs = round_robin(unit_names, config.rounds, units_run)
         tables.append(_units_table(unit_names, unit_runs, tasks, units, targets))
+        tables.append(_call_costs(client, config, targets))
     return tables, targets
+
+
+def _call_costs(client: Any, config: Config, targets: list[Target]) -> Table:
+    """6c: advance() and should_stop() inside a Dask task against a pool worker's."""
+    import procprogress
+    import procprogress.dask as ppd
+
+    loops = 20_000 if config.quick else 300_000
+    where = ["in a Dask task (procprogress.dask.progress_map)",
+             "in a pool worker (procprogress.progress_map)"]
+    shifts = iter(range(10**6))
+
+    def one(name: str) -> list[dict[str, float]]:
+        jobs = [(loops, next(shifts)) for _ in range(WORKERS)]
+        if name == where[0]:
+            return ppd.progress_map(_work.call_costs, jobs, client=client, count="manual",
+                                    batch_size=1, display="none")
+        return procprogress.progress_map(_work.call_costs, jobs, processes=WORKERS,
+                                         count="manual", chunksize=1, display="none")
+
+    runs = round_robin(where, config.rounds, one)
+    cost = {name: {op: median([m[op] for ms in runs[name] for m in ms]) for op in _work.CALL_OPS}
+            for name in where}
+    table = Table("6c. Dask: cost per call inside a task, against a pool worker's",
+                  ["operation", "Dask task (ns)", "pool worker (ns)",
+                   "Dask, per empty call", "pool, per empty call", "Dask / pool"])
+    empty = _work.CALL_OPS[0]
+    for op in _work.CALL_OPS:
+        dask_ratio = cost[where[0]][op] / cost[where[0]][empty]
+        pool_ratio = cost[where[1]][op] / cost[where[1]][empty]
+        table.add(op, fmt(cost[where[0]][op]), fmt(cost[where[1]][op]), f"{dask_ratio:.2f}x",
+                  f"{pool_ratio:.2f}x", f"{dask_ratio / pool_ratio:.2f}x")
+        if op != empty:
+            targets.append(Target("6c. dask, per call", f"{op} in a Dask task vs in a pool "
+                                  "worker (per empty call)", f"{dask_ratio / pool_ratio:.2f}x",
+                                  "<= 1.10x", dask_ratio / pool_ratio <= 1.10))
+    table.notes.append(
+        f"{loops:,} calls per operation in each of {WORKERS} tasks per round, {config.rounds} "
+        "round(s), the two places interleaved; medians over rounds and tasks. Each loop calls "
+        "through a local name, inside a run that counts advance() (count=\"manual\"). Judged "
+        "on the cost per empty function call of the same place, which cancels the speed of "
+        "the process it runs in."
+    )
+    return table
 
 
 def _rate(run: dict[str, Any]) -> float:

@@ -320,6 +320,8 @@ def test_quick_run_reports_every_section_and_row() -> None:
         "[6a. dask, 20 us items] messages per worker per second",
         "[6b. dask, advance()] progress_map vs client.map, no bar",
         "[6b. dask, advance()] median bar lag, ours vs Dask's best case",
+        "[6c. dask, per call] procprogress.advance() in a Dask task vs in a pool worker",
+        "[6c. dask, per call] procprogress.should_stop() in a Dask task vs in a pool worker",
     ):
         assert any(what in t for t in targets), f"no target line for {what!r}"
     assert all(t.startswith(("- met: ", "- MISSED: ", "- not measured: ")) for t in targets)
@@ -359,6 +361,12 @@ def _check_dask(output: str) -> None:
         _ratio(units[name][1], f"dask {name}")
     assert units["procprogress.dask.progress_map"][2] == "yes", units
     assert "ns of worker time per advance() call" in output
+    calls = _table(output, "6c. Dask: cost per call inside a task, against a pool worker's")
+    for name in ("empty function call", "procprogress.advance()", "procprogress.should_stop()"):
+        assert name in calls, f"no dask cost row {name!r}"
+        _number(calls[name][0], f"dask cost {name}")
+        _number(calls[name][1], f"pool cost {name}")
+        _ratio(calls[name][4], f"dask / pool {name}")
 
 
 # Runs the suite with mpire and parallelbar hidden (``sys.modules[name] = None``
