@@ -47,9 +47,9 @@ def main(mode: str) -> None:
                     got.append(value)
             elif mode == "imap-with":
                 print("ready", flush=True)
-                with ppd.progress_imap(
+                with ppd.progress_imap(  # 4 batches ahead: 0-5 quick, 6-11 cooperative
                     dask_helpers.quick_then_cooperative, range(20), client=client,
-                    batch_size=1, display="log", log_every=0.5,
+                    batch_size=3, display="log", log_every=0.5,
                 ) as results:
                     for value in results:
                         got.append(value)
@@ -65,8 +65,10 @@ def main(mode: str) -> None:
             kept = getattr(cause, "results", {})
             # imap: what the loop got and what the Cancelled kept, each item once
             every = sorted([*got, *kept.values()]) if "imap" in mode else sorted(kept)
+            twice = len(every) - len(set(every))
             print(f"interrupted after {time.monotonic() - started:.2f}s "
-                  f"cause={type(cause).__name__} results={every}", flush=True)
+                  f"cause={type(cause).__name__} results={every} handed out twice: {twice}",
+                  flush=True)
     print("cluster closed", flush=True)
 
 

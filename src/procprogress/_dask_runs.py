@@ -32,7 +32,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 import distributed
-from distributed import Event
 
 from ._bars import note_for
 from ._cancel_all import live_others
@@ -116,7 +115,6 @@ class Watch:
             client, ProgressPlugin(socket.gethostname(), os.getpid())
         )
         self._listener.add(self.id, self.tally)
-        self._event = Event(stop_event_name(self.id), client=client)  # type: ignore[no-untyped-call]
         self._stop_sent: threading.Event | None = None  # set once the scheduler has it
         # Reentrant: a signal handler (cancel_all on Ctrl-C) may run inside close().
         self._stop_lock = threading.RLock()
@@ -136,7 +134,7 @@ class Watch:
             self.stop_requested = reason or "cancelled"
             if self._client_open():  # else the workers are gone, or going with it
                 self._stop_sent = threading.Event()
-                self.client.loop.add_callback(self._send_stop, self._stop_sent)
+                self._on_scheduler(("event_set",), self._stop_sent)
         if self._wake is not None:
             self._wake()
 
@@ -149,26 +147,24 @@ class Watch:
             and not sys.is_finalizing()
         )
 
-    async def _send_stop(self, sent: threading.Event) -> None:
-        """On the client's event loop: set the stop event on the scheduler."""
-        try:
-            await self.client.scheduler.event_set(name=stop_event_name(self.id))
-        except Exception as exc:  # the client closed: the workers stop with it
-            logger.debug("procprogress: could not set the stop event: %r", exc)
-        finally:
-            sent.set()
+    def _on_scheduler(self, ops: tuple[str, ...], done: threading.Event | None) -> None:
+        """Have the client's event loop apply ``ops`` ("event_set", "event_clear") to the
+        stop event, then set ``done``: from any thread, a signal handler too."""
+        self.client.loop.add_callback(self._send, ops, done)
 
-    def _release(self) -> None:
-        """Set the event (the workers' waits return) and delete it."""
+    async def _send(self, ops: tuple[str, ...], done: threading.Event | None) -> None:
         try:
-            self._event.set()  # type: ignore[no-untyped-call]
-            self._event.clear()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # the client closed meanwhile
-            logger.debug("procprogress: could not release the stop event: %r", exc)
+            for op in ops:
+                await getattr(self.client.scheduler, op)(name=stop_event_name(self.id))
+        except Exception as exc:  # the client closed: the workers stop with it
+            logger.debug("procprogress: could not %s the stop event: %r", ops, exc)
+        finally:
+            if done is not None:
+                done.set()
 
     def _release_when_done(self, futures: Sequence[Any]) -> None:
-        """``_release()`` once every one of ``futures`` is done: from Dask's callback
-        thread, which runs done callbacks, so no thread of ours outlives the run."""
+        """Release the event (set: the workers' waits return; clear: deleted) once
+        every one of ``futures`` is done. Dask's callback thread only hands it over."""
         left = [len(futures)]
         lock = threading.Lock()
 
@@ -177,7 +173,7 @@ class Watch:
                 left[0] -= 1
                 last = left[0] == 0
             if last and self._client_open():
-                self._release()
+                self._on_scheduler(("event_set", "event_clear"), None)
 
         for future in futures:
             future.add_done_callback(one_done)
@@ -199,11 +195,14 @@ class Watch:
                 sent = self._stop_sent
             if sent is not None and self._client_open():
                 sent.wait(STOP_SEND_WAIT)  # then delete the event: none is left set
-            if self._client_open():
+            # (a stop still on its way after that: the scheduler is gone, or as good as)
+            if self._client_open() and (sent is None or sent.is_set()):
                 if sent is None and running:
                     self._release_when_done(running)
                 else:
-                    self._release()
+                    released = threading.Event()
+                    self._on_scheduler(("event_set", "event_clear"), released)
+                    released.wait(STOP_SEND_WAIT)
         finally:
             if error is None or isinstance(error, Cancelled):
                 self._display.finish(self.tally.count, note_for(error), total=self.total)
@@ -299,7 +298,8 @@ class DaskRun(Watch):
         now = time.monotonic()
         if self._deadline is not None and now >= self._deadline:
             self.request_stop(f"timeout after {self._timeout:g} s")  # however busy the run
-        ends = [t for t in (self._deadline, self._grace_ends) if t is not None]
+        deadline = self._deadline if self.stop_requested is None else None  # passed: no spin
+        ends = [t for t in (deadline, self._grace_ends) if t is not None]
         wait = min([self._swept + SWEEP_EVERY - now, *(t - now for t in ends)])
         try:
             done = [self._done.get(timeout=max(0.0, wait))]

@@ -272,7 +272,8 @@ def _drive(
     except GeneratorExit:  # closed early (a break): the rest is cancelled, the bar ends well
         raise
     except BaseException as exc:
-        error = exc.__cause__ if isinstance(exc, KeyboardInterrupt) else exc
+        # a Ctrl-C's Cancelled; a second Ctrl-C that cut the first one's stop short, itself
+        error = (exc.__cause__ or exc) if isinstance(exc, KeyboardInterrupt) else exc
         run.cancel_rest()
         raise
     finally:
