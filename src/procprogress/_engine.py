@@ -271,6 +271,7 @@ class Engine:
 
     def cancel(self, reason: str | None) -> None:
         """Raise the stop flag: nothing more starts; running tasks get ``grace``."""
+        self._say_why(reason)
         self.progress.request_stop(reason)
         self.set_state(State.CANCELLED, Cancelled(reason))
 
@@ -278,8 +279,16 @@ class Engine:
         """``cancel`` from a signal handler: raise the stop flag and wake the manager,
         which moves the state. Takes no lock (the handler may have interrupted a
         thread holding one)."""
+        self._say_why(reason)
         self.progress.request_stop(reason)
         self.wake()
+
+    def _say_why(self, reason: str | None) -> None:
+        """Futures of calls that see the flag before the manager sees the new state
+        (a worker's report can come first) end with this stop's reason too."""
+        if self.submissions.stop_error is None:
+            first = self.progress.stop_reason if self.progress.stop_requested else reason
+            self.submissions.stop_error = lambda: Cancelled(first)
 
     def close(self) -> None:
         """Take no new work; the workers exit once what was taken is done."""
