@@ -5,8 +5,8 @@ their results (``Client.gather``), and it alone changes the run's state; the
 client's event loop runs the topic handler (the workers' counts, into the
 ``Tally``); Dask's callback thread runs the futures' done callbacks (which only
 queue the future); a ``Ticker`` thread draws the bar from the tally.
-``cancel()`` may come from any thread: a thread of its own sets the stop event,
-and the caller is woken.
+``cancel()`` may come from any thread, a signal handler too: the client's
+event loop sets the stop event, and the caller is woken.
 
 Stopping (``cancel()``, ``timeout=``, Ctrl-C, a task's error) sets the run's
 ``distributed.Event``; tasks that check ``should_stop()`` return what they

@@ -87,6 +87,10 @@ class _Thread(threading.local):
 _here = _Thread()
 
 
+def _no_counters(one: Callable[[Any], None], many: Callable[[int], None]) -> None:
+    """Until installed: nothing to point ``advance()`` at."""
+
+
 def count_one(_: object) -> None:
     """``advance()`` in a per-thread process: one unit for this thread's task."""
     _here.add(None)
@@ -115,6 +119,10 @@ class TaskThreads:
         self.ended: list[TaskCount] = []  # attempts that ended since the last report
         self._stopped: collections.deque[str] = collections.deque()  # oldest first
         self._only: TaskCount | None = None  # the one task running, if one runs alone
+        #: Sets what ``advance()`` calls (``_worker.install_per_thread`` hands it in).
+        self.use_counters: Callable[[Callable[[Any], None], Callable[[int], None]], None] = (
+            _no_counters
+        )
 
     # -- a task's thread ----------------------------------------------------------------
 
@@ -142,8 +150,8 @@ class TaskThreads:
         _here.add = _here.add_many = _DISCARD
         with self._lock:
             self.tasks.pop(id(task), None)
-            self._choose_counting()
-        final = task.take()
+            self._choose_counting()  # before the final take: no unit lands after it
+        final = task.take()  # under the task's own lock, not this one
         with self._lock:
             self.ended.append(task)
             task.run.running -= 1
@@ -163,9 +171,6 @@ class TaskThreads:
             self.use_counters(count_one, count_many)
         else:
             self.use_counters(_DISCARD, _DISCARD)
-
-    def use_counters(self, one: Callable[[Any], None], many: Callable[[int], None]) -> None:
-        """What ``advance()`` calls: set by ``_worker.install_per_thread``."""
 
     def saw_stop(self) -> bool:
         """``should_stop()`` found the byte set: whether this thread's run stopped (in a

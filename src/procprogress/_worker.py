@@ -268,7 +268,7 @@ def install_per_thread(threads: TaskThreads) -> None:
     ``should_stop()`` answer for the task of the calling thread."""
     global _installed
     uninstall()
-    threads.use_counters = _use_counters  # type: ignore[method-assign]
+    threads.use_counters = _use_counters
     _show_stop(threads.stop_view)
     _installed = threads
 
